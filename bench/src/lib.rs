@@ -1,0 +1,1 @@
+//! Shared helpers for Hatch's benchmarks: thread pinning and latency percentiles.
