@@ -1,1 +1,19 @@
-//! hatch-transport
+//! Framed, multiplexed, zero-copy RPC over TCP.
+//!
+//! The protocol lives in [`proto`], a sans-IO core of state machines; backends only move bytes:
+//! - [`uring`] (Linux): a synchronous client whose calling thread drives its own io_uring, and a
+//!   multishot-accept, multishot-receive server.
+//! - [`tokio`]: the same protocol for async applications and platforms without io_uring.
+//!
+//! Payloads handed to services and callers are [`bytes::Bytes`] that point into the receive
+//! buffer, 16-aligned, so rkyv archives can be read in place.
+
+pub mod config;
+pub mod error;
+pub mod proto;
+pub mod service;
+
+pub use config::Config;
+pub use error::{ErrorCode, FrameError, HandshakeError, RemoteError};
+pub use proto::{CallId, FrameKind, MethodId};
+pub use service::{Echo, Service, ServiceError, dispatch};
