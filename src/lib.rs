@@ -6,6 +6,9 @@
 //! - [`components`]: the component model, hot-swappable call slots, compositions.
 //! - [`learner`]: bandit policies that pick the composition with the best measured response time.
 
+pub mod codegen;
+
 pub use hatch_components as components;
 pub use hatch_learner as learner;
 pub use hatch_transport as transport;
+pub use hatch_transport::RemoteError;

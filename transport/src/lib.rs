@@ -8,12 +8,16 @@
 //! Payloads handed to services and callers are [`bytes::Bytes`] that point into the receive
 //! buffer, 16-aligned, so rkyv archives can be read in place.
 
+pub mod channel;
 pub mod config;
 pub mod error;
+pub mod loopback;
 pub mod proto;
 pub mod service;
 
+pub use channel::{AsyncChannel, Channel};
 pub use config::Config;
+pub use loopback::LoopbackChannel;
 pub use error::{ErrorCode, FrameError, HandshakeError, RemoteError};
 pub use proto::{CallId, FrameKind, MethodId};
 pub use service::{Echo, Service, ServiceError, dispatch};
