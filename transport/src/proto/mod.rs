@@ -7,7 +7,7 @@ pub mod client;
 pub mod decoder;
 pub mod frame;
 pub mod handshake;
-mod id_hash;
+pub(crate) mod id_hash;
 pub mod outbox;
 pub mod recv_buf;
 pub mod server;

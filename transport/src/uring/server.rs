@@ -1,0 +1,511 @@
+//! The io_uring server: one event loop per thread, each with its own ring and `SO_REUSEPORT`
+//! listener (the kernel spreads connections over them).
+//!
+//! Per thread: a multishot accept; per connection a multishot receive that selects buffers from
+//! the thread's provided-buffer ring (plain single-shot receives into the connection's own buffer
+//! on kernels without buffer rings); the bytes are copied into the connection's aligned receive
+//! buffer (so payloads reach the service 16-aligned), every complete request is dispatched, and
+//! all replies found in one read leave in one send. A protocol error closes only that connection,
+//! after a best-effort `GoAway` with the reason.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use io_uring::{IoUring, cqueue, opcode, types};
+
+use super::buf_ring::BufRing;
+use super::{UringOptions, errno};
+use crate::config::Config;
+use crate::proto::ServerConnection;
+use crate::service::{Service, dispatch};
+use crate::socket;
+
+const BUF_GROUP: u16 = 0;
+const RING_BUFFERS: u16 = 256;
+const RING_BUFFER_SIZE: usize = 16 * 1024;
+
+/// Operation kinds, in the low bits of `user_data`; the connection slot is in the high bits.
+mod op {
+    pub const ACCEPT: u64 = 1;
+    pub const RECV: u64 = 2;
+    pub const SEND: u64 = 3;
+    pub const STOP: u64 = 4;
+    pub const CANCEL: u64 = 5;
+    pub const BITS: u32 = 3;
+    pub const MASK: u64 = (1 << BITS) - 1;
+}
+
+fn user_data(kind: u64, slot: usize) -> u64 {
+    ((slot as u64) << op::BITS) | kind
+}
+
+/// A running io_uring server. Stops (and joins its threads) on [`Server::shutdown`] or drop.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    threads: Vec<(OwnedFd, JoinHandle<()>)>,
+}
+
+impl Server {
+    /// Binds `addr` and serves `service` on `threads` threads (at least one).
+    pub fn bind(addr: SocketAddr, config: Config, service: Arc<dyn Service>, threads: usize) -> io::Result<Self> {
+        Self::bind_with(addr, config, service, threads, UringOptions::default())
+    }
+
+    /// [`Server::bind`] with explicit ring options.
+    pub fn bind_with(
+        addr: SocketAddr,
+        config: Config,
+        service: Arc<dyn Service>,
+        threads: usize,
+        options: UringOptions,
+    ) -> io::Result<Self> {
+        let first = socket::listen(addr, true)?;
+        let local_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..threads.max(1) {
+            listeners.push(socket::listen(local_addr, true)?);
+        }
+        let mut handles = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            // SAFETY: eventfd with valid flags returns a new descriptor or -1.
+            let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+            let stop = unsafe { OwnedFd::from_raw_fd(raw) };
+            let stop_fd = stop.try_clone()?;
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (config, service, options) = (config.clone(), service.clone(), options.clone());
+            let handle = std::thread::Builder::new().name(format!("hatch-uring-{index}")).spawn(move || {
+                match EventLoop::new(listener, stop_fd, config, service, &options) {
+                    Ok(mut event_loop) => {
+                        let _ = ready_tx.send(Ok(()));
+                        if let Err(err) = event_loop.run() {
+                            tracing::error!(%err, "io_uring server loop failed");
+                        }
+                        event_loop.finish();
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                    }
+                }
+            })?;
+            ready_rx.recv().map_err(|_| io::Error::other("server thread died at start"))??;
+            handles.push((stop, handle));
+        }
+        Ok(Self { local_addr, threads: handles })
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, closes every connection (their pending calls fail at the clients), waits
+    /// for the kernel to finish with every buffer, and joins the threads.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        for (stop, _) in &self.threads {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
+            unsafe { libc::write(stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+        for (_, handle) in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    core: ServerConnection,
+    send: Option<(Vec<u8>, usize)>,
+    recv_armed: bool,
+    /// Stopped reading because too many reply bytes are queued.
+    paused: bool,
+    closing: bool,
+    ops: u32,
+}
+
+enum RecvMode {
+    Ring(BufRing),
+    Plain,
+}
+
+struct EventLoop {
+    ring: IoUring,
+    listener: TcpListener,
+    stop_fd: OwnedFd,
+    stop_buf: Box<u64>,
+    config: Config,
+    service: Arc<dyn Service>,
+    recv_mode: RecvMode,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    accept_armed: bool,
+    stop_armed: bool,
+    stopping: bool,
+    scratch: Vec<u8>,
+}
+
+impl EventLoop {
+    fn new(
+        listener: TcpListener,
+        stop_fd: OwnedFd,
+        config: Config,
+        service: Arc<dyn Service>,
+        options: &UringOptions,
+    ) -> io::Result<Self> {
+        let ring = options.build_ring()?;
+        let recv_mode = match BufRing::register(&ring, BUF_GROUP, RING_BUFFERS, RING_BUFFER_SIZE) {
+            Ok(buf_ring) => RecvMode::Ring(buf_ring),
+            Err(err) => {
+                tracing::info!(%err, "no provided-buffer rings on this kernel; using plain receives");
+                RecvMode::Plain
+            }
+        };
+        let mut this = Self {
+            ring,
+            listener,
+            stop_fd,
+            stop_buf: Box::new(0),
+            config,
+            service,
+            recv_mode,
+            conns: Vec::new(),
+            free: Vec::new(),
+            accept_armed: false,
+            stop_armed: false,
+            stopping: false,
+            scratch: Vec::new(),
+        };
+        this.arm_accept();
+        let stop = opcode::Read::new(types::Fd(this.stop_fd.as_raw_fd()), (&mut *this.stop_buf as *mut u64).cast(), 8)
+            .build()
+            .user_data(op::STOP);
+        this.push(&stop);
+        this.stop_armed = true;
+        Ok(this)
+    }
+
+    fn push(&mut self, sqe: &io_uring::squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points at outlives its completion: `stop_buf` is boxed
+            // and kept until `finish` has waited for all operations; a connection's send buffer
+            // and plain-mode receive buffer are owned by its `Conn`, which is only freed when its
+            // `ops` count is zero; provided buffers belong to `recv_mode`, dropped after `finish`.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+            if self.ring.submit().is_err() {
+                return;
+            }
+        }
+    }
+
+    fn arm_accept(&mut self) {
+        let sqe = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd())).build().user_data(op::ACCEPT);
+        self.push(&sqe);
+        self.accept_armed = true;
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        while !(self.stopping && self.idle()) {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
+                Err(err) => return Err(err),
+            }
+            self.reap();
+        }
+        Ok(())
+    }
+
+    /// No operation of this loop is in flight.
+    fn idle(&self) -> bool {
+        !self.accept_armed && !self.stop_armed && self.conns.iter().flatten().all(|conn| conn.ops == 0)
+    }
+
+    fn reap(&mut self) {
+        let mut returned_buffers = false;
+        loop {
+            let Some(cqe) = self.ring.completion().next() else { break };
+            let (res, flags, data) = (cqe.result(), cqe.flags(), cqe.user_data());
+            let slot = (data >> op::BITS) as usize;
+            match data & op::MASK {
+                op::ACCEPT => self.on_accept(res, flags),
+                op::RECV => returned_buffers |= self.on_recv(slot, res, flags),
+                op::SEND => self.on_send(slot, res),
+                op::STOP => {
+                    self.stop_armed = false;
+                    self.begin_stop();
+                }
+                op::CANCEL => self.op_done(slot),
+                _ => {}
+            }
+        }
+        if returned_buffers && let RecvMode::Ring(buf_ring) = &self.recv_mode {
+            buf_ring.publish();
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        self.stopping = true;
+        if self.accept_armed {
+            let cancel = opcode::AsyncCancel::new(op::ACCEPT).build().user_data(user_data(op::CANCEL, usize::MAX >> 8));
+            self.push(&cancel);
+        }
+        for slot in 0..self.conns.len() {
+            if let Some(conn) = &mut self.conns[slot] {
+                conn.closing = true;
+                // Ends the receive (multishot or not) and any send promptly.
+                let _ = conn.stream.shutdown(Shutdown::Both);
+            }
+        }
+        let _ = self.ring.submit();
+    }
+
+    fn on_accept(&mut self, res: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.accept_armed = false;
+        }
+        if res >= 0 {
+            // SAFETY: a successful accept completion carries a new descriptor we now own.
+            let stream = unsafe { TcpStream::from_raw_fd(res) };
+            if self.stopping {
+                return;
+            }
+            if let Err(err) = socket::configure_accepted(&stream) {
+                tracing::warn!(%err, "could not configure an accepted connection");
+            }
+            let conn = Conn {
+                stream,
+                core: ServerConnection::new(self.config.clone()),
+                send: None,
+                recv_armed: false,
+                paused: false,
+                closing: false,
+                ops: 0,
+            };
+            let slot = match self.free.pop() {
+                Some(slot) => {
+                    self.conns[slot] = Some(conn);
+                    slot
+                }
+                None => {
+                    self.conns.push(Some(conn));
+                    self.conns.len() - 1
+                }
+            };
+            self.arm_recv(slot);
+        } else if !self.stopping && -res != libc::ECANCELED {
+            tracing::warn!(err = %errno(res), "accept failed");
+        }
+        if !self.accept_armed && !self.stopping {
+            self.arm_accept();
+        }
+    }
+
+    fn arm_recv(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if conn.recv_armed || conn.paused || conn.closing {
+            return;
+        }
+        let fd = types::Fd(conn.stream.as_raw_fd());
+        let sqe = match &self.recv_mode {
+            RecvMode::Ring(buf_ring) => opcode::RecvMulti::new(fd, buf_ring.bgid()).build(),
+            RecvMode::Plain => {
+                let wanted = conn.core.wanted().max(4096);
+                let spare = conn.core.recv_buf().spare_capacity_mut(wanted);
+                opcode::Recv::new(fd, spare.as_mut_ptr().cast(), spare.len() as u32).build()
+            }
+        };
+        conn.recv_armed = true;
+        conn.ops += 1;
+        self.push(&sqe.user_data(user_data(op::RECV, slot)));
+    }
+
+    /// Returns true when a provided buffer went back to the ring (publish pending).
+    fn on_recv(&mut self, slot: usize, res: i32, flags: u32) -> bool {
+        let more = cqueue::more(flags);
+        let mut returned = false;
+        let Some(conn) = self.conns[slot].as_mut() else { return false };
+        if res > 0 {
+            match (&mut self.recv_mode, cqueue::buffer_select(flags)) {
+                (RecvMode::Ring(buf_ring), Some(bid)) => {
+                    conn.core.recv_buf().extend_from_slice(buf_ring.filled(bid, res as usize));
+                    buf_ring.push(bid);
+                    returned = true;
+                }
+                (RecvMode::Plain, _) => {
+                    // SAFETY: the kernel wrote `res` bytes at the start of the spare capacity
+                    // handed to it in `arm_recv`; nothing touched the buffer in between.
+                    unsafe { conn.core.recv_buf().commit(res as usize) };
+                }
+                (RecvMode::Ring(_), None) => {}
+            }
+            self.process(slot);
+        } else if res == 0 {
+            if let Err(err) = conn.core.handle_eof() {
+                tracing::warn!(%err, peer = ?conn.stream.peer_addr().ok(), "client closed mid-frame");
+            }
+            conn.closing = true;
+        } else {
+            match -res {
+                libc::ENOBUFS => {} // every provided buffer is in use; re-armed below
+                libc::ECANCELED => {}
+                code => {
+                    if !conn.closing {
+                        tracing::debug!(err = %io::Error::from_raw_os_error(code), "receive failed; closing connection");
+                    }
+                    conn.closing = true;
+                }
+            }
+        }
+        if !more {
+            if let Some(conn) = self.conns[slot].as_mut() {
+                conn.recv_armed = false;
+            }
+            self.op_done(slot);
+            self.arm_recv(slot);
+        }
+        self.maybe_send(slot);
+        self.maybe_free(slot);
+        returned
+    }
+
+    fn process(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        loop {
+            match conn.core.poll_request() {
+                Ok(Some(request)) => dispatch(&mut conn.core, &*self.service, request, &mut self.scratch),
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(%err, peer = ?conn.stream.peer_addr().ok(), "closing connection after a protocol error");
+                    break;
+                }
+            }
+        }
+        if conn.core.is_closed() {
+            conn.closing = true;
+        }
+        if conn.core.queued_bytes() > self.config.outbox_high_water && conn.recv_armed && !conn.paused {
+            conn.paused = true;
+            conn.ops += 1;
+            let cancel =
+                opcode::AsyncCancel::new(user_data(op::RECV, slot)).build().user_data(user_data(op::CANCEL, slot));
+            self.push(&cancel);
+        }
+    }
+
+    fn maybe_send(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if conn.send.is_some() {
+            return;
+        }
+        let Some(buf) = conn.core.poll_transmit() else { return };
+        let sqe = opcode::Send::new(types::Fd(conn.stream.as_raw_fd()), buf.as_ptr(), buf.len() as u32)
+            .build()
+            .user_data(user_data(op::SEND, slot));
+        conn.send = Some((buf, 0));
+        conn.ops += 1;
+        self.push(&sqe);
+    }
+
+    fn on_send(&mut self, slot: usize, res: i32) {
+        self.op_done(slot);
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some((buf, mut offset)) = conn.send.take() else { return };
+        if res < 0 {
+            conn.closing = true;
+            let _ = conn.stream.shutdown(Shutdown::Both);
+        } else {
+            offset += res as usize;
+            if offset < buf.len() {
+                let rest = &buf[offset..];
+                let sqe = opcode::Send::new(types::Fd(conn.stream.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
+                    .build()
+                    .user_data(user_data(op::SEND, slot));
+                conn.send = Some((buf, offset));
+                conn.ops += 1;
+                self.push(&sqe);
+                return;
+            }
+            conn.core.recycle(buf);
+            if conn.paused && conn.core.queued_bytes() <= self.config.outbox_high_water / 2 {
+                conn.paused = false;
+                self.arm_recv(slot);
+            }
+        }
+        self.maybe_send(slot);
+        self.maybe_free(slot);
+    }
+
+    fn op_done(&mut self, slot: usize) {
+        if let Some(Some(conn)) = self.conns.get_mut(slot) {
+            conn.ops -= 1;
+        }
+    }
+
+    /// Closes a connection once it is closing, its last reply (or GoAway) is written, and no
+    /// operation references it.
+    fn maybe_free(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if !conn.closing || conn.send.is_some() {
+            return;
+        }
+        if conn.core.queued_bytes() > 0 && !self.stopping {
+            return;
+        }
+        if conn.recv_armed {
+            // Ending the read side terminates the receive; its completion brings us back here.
+            let _ = conn.stream.shutdown(Shutdown::Both);
+            return;
+        }
+        if conn.ops == 0 {
+            self.conns[slot] = None;
+            self.free.push(slot);
+        }
+    }
+
+    /// Waits for every operation still in flight, then releases the provided buffers.
+    fn finish(&mut self) {
+        if !self.stopping {
+            self.begin_stop();
+        }
+        while !self.idle() {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
+                Err(err) => {
+                    tracing::error!(%err, "io_uring failed while draining; leaking its buffers");
+                    std::mem::forget(std::mem::replace(&mut self.recv_mode, RecvMode::Plain));
+                    std::mem::forget(std::mem::take(&mut self.conns));
+                    std::mem::forget(std::mem::replace(&mut self.stop_buf, Box::new(0)));
+                    return;
+                }
+            }
+            self.reap();
+            for slot in 0..self.conns.len() {
+                self.maybe_free(slot);
+            }
+        }
+        if let RecvMode::Ring(buf_ring) = &self.recv_mode {
+            let _ = buf_ring.unregister(&self.ring);
+        }
+    }
+}
