@@ -14,6 +14,9 @@ pub mod error;
 pub mod loopback;
 pub mod proto;
 pub mod service;
+pub mod socket;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+pub mod uring;
 
 pub use channel::{AsyncChannel, Channel};
 pub use config::Config;
