@@ -15,12 +15,14 @@ pub mod loopback;
 pub mod proto;
 pub mod service;
 pub mod socket;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 #[cfg(all(feature = "uring", target_os = "linux"))]
 pub mod uring;
 
 pub use channel::{AsyncChannel, Channel};
 pub use config::Config;
-pub use loopback::LoopbackChannel;
 pub use error::{ErrorCode, FrameError, HandshakeError, RemoteError};
+pub use loopback::LoopbackChannel;
 pub use proto::{CallId, FrameKind, MethodId};
 pub use service::{Echo, Service, ServiceError, dispatch};

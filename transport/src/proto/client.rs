@@ -13,15 +13,15 @@
 //! back in its [`Completion`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::call_table::CallTable;
 use super::decoder::{Frame, FrameDecoder};
 use super::frame::{CallId, FLAG_ONE_WAY, FrameKind, MethodId};
 use super::handshake::{Hello, HelloDecodeError, PROTOCOL_VERSION};
-use super::id_hash::IdMap;
 use super::outbox::Outbox;
 use super::recv_buf::RecvBuf;
 use crate::config::Config;
@@ -58,7 +58,7 @@ pub struct ClientConnection<T> {
     outbox: Outbox,
     state: State,
     next_id: CallId,
-    pending: IdMap<Pending<T>>,
+    pending: CallTable<Pending<T>>,
     deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
     completions: VecDeque<Completion<T>>,
     one_way_failure: Option<RemoteError>,
@@ -77,7 +77,7 @@ impl<T> ClientConnection<T> {
             outbox,
             state: State::AwaitingAck,
             next_id: 1,
-            pending: HashMap::default(),
+            pending: CallTable::new(),
             deadlines: BinaryHeap::new(),
             completions: VecDeque::new(),
             one_way_failure: None,
@@ -136,7 +136,7 @@ impl<T> ClientConnection<T> {
         loop {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1).max(1);
-            if !self.pending.contains_key(&id) {
+            if self.pending.is_free(id) {
                 return id;
             }
         }
@@ -235,7 +235,7 @@ impl<T> ClientConnection<T> {
     }
 
     fn complete(&mut self, call_id: CallId, result: Result<Bytes, RemoteError>) {
-        match self.pending.remove(&call_id) {
+        match self.pending.remove(call_id) {
             Some(pending) => self.completions.push_back(Completion { call_id, token: pending.token, result }),
             // A reply after its call timed out, or an id the server made up: nothing waits for it.
             None => self.late_replies += 1,
@@ -250,7 +250,7 @@ impl<T> ClientConnection<T> {
     /// The earliest deadline of a pending call.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(Reverse((deadline, id))) = self.deadlines.peek() {
-            if self.pending.contains_key(id) {
+            if self.pending.contains(*id) {
                 return Some(*deadline);
             }
             self.deadlines.pop();
@@ -265,7 +265,7 @@ impl<T> ClientConnection<T> {
                 break;
             }
             self.deadlines.pop();
-            if let Some(pending) = self.pending.remove(&id) {
+            if let Some(pending) = self.pending.remove(id) {
                 self.completions.push_back(Completion {
                     call_id: id,
                     token: pending.token,
@@ -277,7 +277,7 @@ impl<T> ClientConnection<T> {
 
     /// Gives up on one call (its caller went away); a late reply is dropped. Returns its token.
     pub fn abandon(&mut self, call_id: CallId) -> Option<T> {
-        self.pending.remove(&call_id).map(|pending| pending.token)
+        self.pending.remove(call_id).map(|pending| pending.token)
     }
 
     /// The stream ended or failed. Every pending call fails with `err` (or a truncation error if

@@ -1,6 +1,6 @@
 //! Splits a byte stream into frames, in place.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::frame::{FrameHeader, HEADER_LEN};
 use super::recv_buf::RecvBuf;
@@ -70,10 +70,12 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.pending = None;
-        let mut frame = self.buf.split_to(wire_len).freeze();
-        frame.truncate(HEADER_LEN + header.len as usize);
-        let payload = frame.slice(HEADER_LEN..);
-        Ok(Some(Frame { header, payload }))
+        // Trim the header and padding off the split-off part before freezing it: no reference
+        // count traffic beyond the split itself.
+        let mut frame = self.buf.split_to(wire_len);
+        frame.advance(HEADER_LEN);
+        frame.truncate(header.len as usize);
+        Ok(Some(Frame { header, payload: frame.freeze() }))
     }
 
     /// Call when the peer closed the stream: an error if a frame was cut short.

@@ -160,7 +160,8 @@ pub fn encode_frame_with(
     out.extend_from_slice(&[0u8; HEADER_LEN]);
     write(out);
     let len = out.len() - start - HEADER_LEN;
-    let header = FrameHeader { kind, flags, len: u32::try_from(len).expect("payload length fits in u32"), call_id, aux };
+    let header =
+        FrameHeader { kind, flags, len: u32::try_from(len).expect("payload length fits in u32"), call_id, aux };
     out[start..start + HEADER_LEN].copy_from_slice(&header.encode());
     pad(out);
     len

@@ -99,9 +99,7 @@ mod tests {
         let bytes = hello.encode();
         assert_eq!(
             bytes,
-            [
-                b'H', b'A', b'T', b'C', b'H', b'R', b'P', b'C', 1, 0, 0, 0, 0, 1, 0, 0, 0xAB, 0, 0, 0, 0, 0, 0, 0
-            ]
+            [b'H', b'A', b'T', b'C', b'H', b'R', b'P', b'C', 1, 0, 0, 0, 0, 1, 0, 0, 0xAB, 0, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(Hello::decode(&bytes).unwrap(), hello);
     }

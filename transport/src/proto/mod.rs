@@ -3,6 +3,7 @@
 //! argument), so every backend (io_uring, tokio, and a datagram backend) drives the same code,
 //! and the tests run it with byte literals and an in-memory pair.
 
+mod call_table;
 pub mod client;
 pub mod decoder;
 pub mod frame;

@@ -24,7 +24,14 @@ impl Outbox {
     }
 
     /// Queues a frame whose payload `write` appends in place.
-    pub fn push_with(&mut self, kind: FrameKind, flags: u8, call_id: CallId, aux: u32, write: impl FnOnce(&mut Vec<u8>)) {
+    pub fn push_with(
+        &mut self,
+        kind: FrameKind,
+        flags: u8,
+        call_id: CallId,
+        aux: u32,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
         encode_frame_with(&mut self.queued, kind, flags, call_id, aux, write);
         self.frames_queued += 1;
     }

@@ -136,6 +136,16 @@ impl ServerConnection {
         err
     }
 
+    /// Closes the connection from this side (for example on server shutdown): queues a `GoAway`
+    /// carrying `reason`, after which [`Self::poll_request`] returns no more requests. The client
+    /// fails its pending calls with [`crate::RemoteError::GoAway`]. Write what is queued, then close.
+    pub fn go_away(&mut self, reason: &str) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.outbox.push(FrameKind::GoAway, 0, 0, 0, reason.as_bytes());
+        }
+    }
+
     /// Replies to a call.
     pub fn respond(&mut self, call_id: CallId, payload: &[u8]) {
         self.outbox.push(FrameKind::Response, 0, call_id, 0, payload);

@@ -182,7 +182,9 @@ fn service_errors_and_panics_answer_the_call_and_the_connection_goes_on() {
     pair.run();
     let done = pair.completions();
     assert!(matches!(&done[0].1, Err(RemoteError::Service { code: ErrorCode::BadRequest, .. })));
-    assert!(matches!(&done[1].1, Err(RemoteError::Service { code: ErrorCode::Internal, message }) if message.contains("boom")));
+    assert!(
+        matches!(&done[1].1, Err(RemoteError::Service { code: ErrorCode::Internal, message }) if message.contains("boom"))
+    );
     assert!(pair.server_error.is_none());
 }
 
@@ -206,7 +208,10 @@ fn server_rejects_a_request_before_the_hello() {
     frame::encode_frame(&mut bytes, FrameKind::Request, 0, 1, 1, b"hi");
     server.recv_buf().extend_from_slice(&bytes);
     let err = server.poll_request().unwrap_err();
-    assert_eq!(err, ConnectionError::Frame(FrameError::Unexpected { kind: FrameKind::Request, context: "before the hello" }));
+    assert_eq!(
+        err,
+        ConnectionError::Frame(FrameError::Unexpected { kind: FrameKind::Request, context: "before the hello" })
+    );
     // The client is told why before the connection closes.
     let out = server.poll_transmit().unwrap();
     let mut client_side = FrameDecoder::new(1 << 20, 1024);
@@ -239,7 +244,14 @@ fn oversized_request_is_refused_locally_and_remotely() {
     // A client that lies about sizes is cut off.
     let mut server = ServerConnection::new(Config::default().max_frame(64));
     let mut bytes = Vec::new();
-    frame::encode_frame(&mut bytes, FrameKind::Hello, 0, 0, 0, &handshake::Hello { version: 1, max_frame: 64, fingerprint: 0 }.encode());
+    frame::encode_frame(
+        &mut bytes,
+        FrameKind::Hello,
+        0,
+        0,
+        0,
+        &handshake::Hello { version: 1, max_frame: 64, fingerprint: 0 }.encode(),
+    );
     frame::encode_frame(&mut bytes, FrameKind::Request, 0, 1, 1, &[0; 65]);
     server.recv_buf().extend_from_slice(&bytes);
     assert_eq!(server.poll_request(), Err(ConnectionError::Frame(FrameError::TooLarge { len: 65, max: 64 })));
@@ -258,6 +270,22 @@ fn a_closed_connection_fails_every_pending_call_once() {
     assert_eq!(pair.client.poll_timeout(), None);
     pair.client.handle_timeout(Instant::now() + Duration::from_secs(10));
     assert!(pair.client.poll_completion().is_none());
+}
+
+#[test]
+fn go_away_from_the_server_fails_the_calls_it_did_not_answer() {
+    let mut pair = Pair::new(Config::default(), Config::default());
+    pair.client.start_call(1, b"a", None, 1).unwrap();
+    pair.run();
+    pair.client.start_call(1, b"b", None, 2).unwrap();
+    pair.server.go_away("shutting down");
+    pair.run();
+    let done = pair.completions();
+    assert_eq!(done.len(), 2);
+    assert_eq!(&done[0].1.as_ref().unwrap()[..], b"a");
+    assert!(matches!(&done[1].1, Err(RemoteError::GoAway(reason)) if &**reason == "shutting down"), "{done:?}");
+    assert!(pair.server.is_closed());
+    assert!(pair.server_error.is_none());
 }
 
 #[test]

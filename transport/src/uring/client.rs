@@ -60,8 +60,7 @@ impl Client {
     /// Connects the calling thread and completes the handshake, so that a wrong address, a
     /// version or a fingerprint mismatch fail here. Other threads connect on their first call.
     pub fn connect_with(addr: SocketAddr, config: Config, options: UringOptions) -> Result<Self, RemoteError> {
-        let shared =
-            Arc::new(Shared { id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed), addr, config, options });
+        let shared = Arc::new(Shared { id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed), addr, config, options });
         let client = Self { shared };
         client.with_connection(|conn| conn.handshake(HANDSHAKE_TIMEOUT))?;
         Ok(client)
@@ -73,7 +72,10 @@ impl Client {
     }
 
     /// Runs `f` on this thread's connection, (re)connecting when there is none or it is closed.
-    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, RemoteError>) -> Result<R, RemoteError> {
+    pub fn with_connection<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, RemoteError>,
+    ) -> Result<R, RemoteError> {
         self.with_entry(|entry| f(&mut entry.conn))
     }
 
@@ -87,7 +89,8 @@ impl Client {
             let usable = map.get(&self.shared.id).is_some_and(|entry| entry.conn.closed_error().is_none());
             if !usable {
                 let lost_one_way = map.remove(&self.shared.id).and_then(|old| {
-                    old.lost_one_way.or_else(|| old.conn.has_unflushed_one_way().then(|| old.conn.closed_error()).flatten())
+                    old.lost_one_way
+                        .or_else(|| old.conn.has_unflushed_one_way().then(|| old.conn.closed_error()).flatten())
                 });
                 // Drop connections whose clients are gone, on this thread as their rings require.
                 map.retain(|_, entry| entry.owner.strong_count() > 0);

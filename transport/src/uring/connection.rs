@@ -75,7 +75,12 @@ impl Connection {
     }
 
     /// Queues a call without waiting (pipelining). Collect its reply with [`Connection::wait`].
-    pub fn start_call(&mut self, method: MethodId, request: &[u8], deadline: Option<Instant>) -> Result<CallId, RemoteError> {
+    pub fn start_call(
+        &mut self,
+        method: MethodId,
+        request: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<CallId, RemoteError> {
         self.core.start_call(method, request, deadline, ())
     }
 

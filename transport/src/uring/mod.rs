@@ -47,11 +47,13 @@ pub struct UringOptions {
     /// Use a kernel submission-polling thread (`IORING_SETUP_SQPOLL`) with this idle time in
     /// milliseconds. Default: `None`.
     pub sqpoll: Option<u32>,
+    /// CPUs to pin server threads to, thread `i` on `cpus[i % len]`. Default: empty (no pinning).
+    pub cpus: Vec<usize>,
 }
 
 impl Default for UringOptions {
     fn default() -> Self {
-        Self { entries: 256, spin: Duration::ZERO, sqpoll: None }
+        Self { entries: 256, spin: Duration::ZERO, sqpoll: None, cpus: Vec::new() }
     }
 }
 
@@ -65,6 +67,12 @@ impl UringOptions {
     /// Sets [`UringOptions::sqpoll`].
     pub fn sqpoll(mut self, idle_ms: Option<u32>) -> Self {
         self.sqpoll = idle_ms;
+        self
+    }
+
+    /// Sets [`UringOptions::cpus`].
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = cpus;
         self
     }
 
@@ -94,6 +102,20 @@ mod tag {
     pub const SEND: u64 = 1;
     pub const RECV: u64 = 2;
     pub const CANCEL: u64 = 3;
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain data; zeroed is the empty set, filled by CPU_SET below.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: CPU_SET writes inside `set` for any cpu below CPU_SETSIZE, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the given size.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 fn errno(res: i32) -> io::Error {

@@ -12,6 +12,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use io_uring::{IoUring, cqueue, opcode, types};
@@ -47,6 +48,9 @@ fn user_data(kind: u64, slot: usize) -> u64 {
 pub struct Server {
     local_addr: SocketAddr,
     threads: Vec<(OwnedFd, JoinHandle<()>)>,
+    /// Checked between requests, so a thread busy in a slow service stops serving the requests
+    /// it already received instead of finishing them all first.
+    stop_flag: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -70,6 +74,7 @@ impl Server {
             listeners.push(socket::listen(local_addr, true)?);
         }
         let mut handles = Vec::new();
+        let stop_flag = Arc::new(AtomicBool::new(false));
         for (index, listener) in listeners.into_iter().enumerate() {
             // SAFETY: eventfd with valid flags returns a new descriptor or -1.
             let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -81,8 +86,15 @@ impl Server {
             let stop_fd = stop.try_clone()?;
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
             let (config, service, options) = (config.clone(), service.clone(), options.clone());
+            let thread_stop_flag = stop_flag.clone();
+            let cpu = (!options.cpus.is_empty()).then(|| options.cpus[index % options.cpus.len()]);
             let handle = std::thread::Builder::new().name(format!("hatch-uring-{index}")).spawn(move || {
-                match EventLoop::new(listener, stop_fd, config, service, &options) {
+                if let Some(cpu) = cpu
+                    && let Err(err) = super::pin_current_thread(cpu)
+                {
+                    tracing::warn!(%err, cpu, "could not pin server thread");
+                }
+                match EventLoop::new(listener, stop_fd, thread_stop_flag, config, service, &options) {
                     Ok(mut event_loop) => {
                         let _ = ready_tx.send(Ok(()));
                         if let Err(err) = event_loop.run() {
@@ -98,7 +110,7 @@ impl Server {
             ready_rx.recv().map_err(|_| io::Error::other("server thread died at start"))??;
             handles.push((stop, handle));
         }
-        Ok(Self { local_addr, threads: handles })
+        Ok(Self { local_addr, threads: handles, stop_flag })
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -113,6 +125,7 @@ impl Server {
     }
 
     fn stop_threads(&mut self) {
+        self.stop_flag.store(true, Ordering::Release);
         for (stop, _) in &self.threads {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
@@ -150,6 +163,7 @@ struct EventLoop {
     ring: IoUring,
     listener: TcpListener,
     stop_fd: OwnedFd,
+    stop_flag: Arc<AtomicBool>,
     stop_buf: Box<u64>,
     config: Config,
     service: Arc<dyn Service>,
@@ -166,6 +180,7 @@ impl EventLoop {
     fn new(
         listener: TcpListener,
         stop_fd: OwnedFd,
+        stop_flag: Arc<AtomicBool>,
         config: Config,
         service: Arc<dyn Service>,
         options: &UringOptions,
@@ -182,6 +197,7 @@ impl EventLoop {
             ring,
             listener,
             stop_fd,
+            stop_flag,
             stop_buf: Box::new(0),
             config,
             service,
@@ -391,6 +407,10 @@ impl EventLoop {
     fn process(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
         loop {
+            if self.stop_flag.load(Ordering::Acquire) {
+                self.begin_stop();
+                return;
+            }
             match conn.core.poll_request() {
                 Ok(Some(request)) => dispatch(&mut conn.core, &*self.service, request, &mut self.scratch),
                 Ok(None) => break,
