@@ -1,1 +1,60 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's automation, in Rust, with no dependencies.
+//!
+//! - `demo [ARGS]`: Hatch's main job on this machine with nothing to set up (for now the io_uring
+//!   ping-pong; see `examples/pingpong.rs`).
+//! - `bench [--quick]`: the transport benchmark table (`bench/benches/transport.rs`).
+//! - `test`: the CI test command (`ci/test`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tools/ has a parent").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> ExitCode {
+    match cmd.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("xtask: {cmd:?} failed: {status}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("xtask: could not run {cmd:?}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "demo" => {
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "--example", "pingpong", "--"]).args(&rest);
+            run(cmd)
+        }
+        "bench" => {
+            let mut cmd = cargo();
+            cmd.args(["bench", "-p", "hatch-bench", "--bench", "transport", "--"]).args(&rest);
+            run(cmd)
+        }
+        "test" => {
+            let mut cmd = Command::new("bash");
+            cmd.current_dir(project_root()).arg("ci/test").args(&rest);
+            run(cmd)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <demo [ARGS] | bench [--quick] | test>");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -19,6 +19,13 @@ use crate::socket;
 /// reap it and start the next write; larger batches cost latency, smaller ones syscalls.
 const ONE_WAY_BATCH: usize = 64 * 1024;
 
+/// What a wait is for: a reply needs a receive completion, other waits any completion.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Reply,
+    Any,
+}
+
 /// A client connection and its ring. Not `Send`: the ring is created `SINGLE_ISSUER`, so only the
 /// creating thread may submit to it.
 pub struct Connection {
@@ -61,7 +68,7 @@ impl Connection {
     /// Waits for the server's handshake answer, up to `timeout`.
     pub fn handshake(&mut self, timeout: Duration) -> Result<(), RemoteError> {
         let deadline = Instant::now() + timeout;
-        self.pump(Some(deadline), |this| this.core.is_ready() || this.core.closed_error().is_some())?;
+        self.pump(Some(deadline), Need::Reply, |this| this.core.is_ready() || this.core.closed_error().is_some())?;
         if let Some(err) = self.core.closed_error() {
             return Err(err);
         }
@@ -86,7 +93,7 @@ impl Connection {
 
     /// Waits for the reply of a call started with [`Connection::start_call`].
     pub fn wait(&mut self, id: CallId) -> Result<Bytes, RemoteError> {
-        if let Err(err) = self.pump(None, |this| this.done.contains_key(&id)) {
+        if let Err(err) = self.pump(None, Need::Reply, |this| this.done.contains_key(&id)) {
             self.core.handle_closed(err);
             self.collect();
         }
@@ -98,7 +105,7 @@ impl Connection {
         if self.done.is_empty() && self.core.in_flight() == 0 {
             return None;
         }
-        if let Err(err) = self.pump(None, |this| !this.done.is_empty()) {
+        if let Err(err) = self.pump(None, Need::Reply, |this| !this.done.is_empty()) {
             self.core.handle_closed(err);
             self.collect();
         }
@@ -125,14 +132,14 @@ impl Connection {
         }
         if self.core.queued_bytes() > self.core.config().outbox_high_water {
             let low = self.core.config().outbox_high_water / 2;
-            self.pump(None, |this| this.core.queued_bytes() <= low || this.core.closed_error().is_some())?;
+            self.pump(None, Need::Any, |this| this.core.queued_bytes() <= low || this.core.closed_error().is_some())?;
         }
         Ok(())
     }
 
     /// Waits until everything queued is written, then reports the first one-way failure known.
     pub fn flush(&mut self) -> Result<(), RemoteError> {
-        self.pump(None, |this| {
+        self.pump(None, Need::Any, |this| {
             (this.send.is_none() && this.core.queued_bytes() == 0) || this.core.closed_error().is_some()
         })?;
         match self.core.take_one_way_failure() {
@@ -165,7 +172,7 @@ impl Connection {
     }
 
     /// Drives the ring until `ready` holds, the connection closes, or `until` passes.
-    fn pump(&mut self, until: Option<Instant>, ready: impl Fn(&Self) -> bool) -> Result<(), RemoteError> {
+    fn pump(&mut self, until: Option<Instant>, need: Need, ready: impl Fn(&Self) -> bool) -> Result<(), RemoteError> {
         loop {
             if self.send.is_none() {
                 self.start_send();
@@ -184,7 +191,10 @@ impl Connection {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            self.wait_for_completion(timer)?;
+            // Waiting for a reply while our send is in flight: both completions will come (the
+            // send's even on failure), so wait for two and save a system call per call.
+            let want = if need == Need::Reply && self.send.is_some() && self.recv_armed { 2 } else { 1 };
+            self.wait_for_completion(timer, want)?;
             self.reap();
             if let Some(timer) = timer {
                 let now = Instant::now();
@@ -262,12 +272,12 @@ impl Connection {
 
     /// Submits and waits until at least one completion is available (spinning first if
     /// configured), or `until` passes.
-    fn wait_for_completion(&mut self, until: Option<Instant>) -> Result<(), RemoteError> {
+    fn wait_for_completion(&mut self, until: Option<Instant>, want: usize) -> Result<(), RemoteError> {
         if !self.options.spin.is_zero() {
             let spin_end = Instant::now() + self.options.spin;
             loop {
                 self.submit()?;
-                if !self.ring.completion().is_empty() {
+                if self.ring.completion().len() >= want {
                     return Ok(());
                 }
                 let now = Instant::now();
@@ -279,12 +289,12 @@ impl Connection {
         }
         loop {
             let result = match until {
-                None => self.ring.submit_and_wait(1),
+                None => self.ring.submit_and_wait(want),
                 Some(until) => {
                     let wait = until.saturating_duration_since(Instant::now());
                     let ts = types::Timespec::from(wait);
                     let args = types::SubmitArgs::new().timespec(&ts);
-                    self.ring.submitter().submit_with_args(1, &args)
+                    self.ring.submitter().submit_with_args(want, &args)
                 }
             };
             match result {
@@ -366,7 +376,7 @@ impl Drop for Connection {
         self.push(&cancel);
         let give_up = Instant::now() + Duration::from_secs(5);
         while self.recv_armed || self.send.is_some() {
-            let waited = self.wait_for_completion(Some(give_up));
+            let waited = self.wait_for_completion(Some(give_up), 1);
             self.reap();
             if waited.is_err() || Instant::now() >= give_up {
                 if self.recv_armed || self.send.is_some() {
