@@ -20,7 +20,9 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args { calls: 100_000, payload: 32, spin: Duration::ZERO };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"))?.parse::<u64>().map_err(|e| format!("{name}: {e}"));
+        let mut value = |name: &str| {
+            it.next().ok_or(format!("{name} needs a value"))?.parse::<u64>().map_err(|e| format!("{name}: {e}"))
+        };
         match flag.as_str() {
             "--calls" => args.calls = value("--calls")? as usize,
             "--payload" => args.payload = value("--payload")? as usize,
