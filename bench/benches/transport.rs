@@ -70,12 +70,18 @@ fn throughput_table(placement: Placement, budget: &Budget) {
     rate_row("protocol core only (no I/O), 64 in flight", core, reference);
     let server = uring_server(placement);
     let mut conn = Connection::connect(server.local_addr(), Config::default(), UringOptions::default()).unwrap();
+    // A sliding window: every completed call is replaced at once, so 64 are always in flight.
+    for _ in 0..64 {
+        conn.start_call(1, &PAYLOAD, None).unwrap();
+    }
     let in_flight = rate(budget.rate_time, 64, || {
-        let ids: Vec<_> = (0..64).map(|_| conn.start_call(1, &PAYLOAD, None).unwrap()).collect();
-        for id in ids {
-            conn.wait(id).unwrap();
+        for _ in 0..64 {
+            let (_, reply) = conn.wait_any().unwrap();
+            assert_eq!(reply.unwrap().len(), PAYLOAD.len());
+            conn.start_call(1, &PAYLOAD, None).unwrap();
         }
     });
+    while conn.wait_any().is_some() {}
     rate_row("hatch io_uring, 64 calls in flight", in_flight, reference);
     for batch in [1usize, 16, 256] {
         let one_way = rate(budget.rate_time, batch, || {
@@ -257,14 +263,19 @@ fn tokio_in_flight(placement: Placement, duration: Duration, depth: usize) -> f6
     let (addr, stop, server) = tokio_server(placement);
     let rt = current_thread_runtime();
     let client = rt.block_on(hatch_transport::tokio::Client::connect(addr, Config::default())).unwrap();
+    let mut window = futures::stream::FuturesUnordered::new();
+    for _ in 0..depth {
+        window.push(client.call(1, &PAYLOAD, None));
+    }
     let calls = rate(duration, depth, || {
         rt.block_on(async {
-            let calls: Vec<_> = (0..depth).map(|_| client.call(1, &PAYLOAD, None)).collect();
-            for call in calls {
-                call.await.unwrap();
+            for _ in 0..depth {
+                futures::StreamExt::next(&mut window).await.unwrap().unwrap();
+                window.push(client.call(1, &PAYLOAD, None));
             }
         })
     });
+    rt.block_on(async { while futures::StreamExt::next(&mut window).await.is_some() {} });
     drop(client);
     drop(rt);
     stop.store(true, Ordering::Relaxed);
@@ -351,13 +362,21 @@ mod tarpc_bench {
         let (addr, stop, server) = serve(placement);
         let rt = current_thread_runtime();
         let client = connect(&rt, addr);
-        let calls = rate(duration, depth, || {
-            rt.block_on(async {
-                let calls: Vec<_> = (0..depth).map(|_| client.echo(context::current(), PAYLOAD.to_vec())).collect();
-                for call in futures::future::join_all(calls).await {
-                    call.unwrap();
-                }
-            })
+        let calls = rt.block_on(async {
+            let mut window = futures::stream::FuturesUnordered::new();
+            for _ in 0..depth {
+                window.push(client.echo(context::current(), PAYLOAD.to_vec()));
+            }
+            // `rate` is synchronous; drive the window inside one future for the whole run.
+            let start = std::time::Instant::now();
+            let mut done = 0usize;
+            while start.elapsed() < duration {
+                window.next().await.unwrap().unwrap();
+                done += 1;
+                window.push(client.echo(context::current(), PAYLOAD.to_vec()));
+            }
+            while window.next().await.is_some() {}
+            done as f64 / start.elapsed().as_secs_f64()
         });
         drop(client);
         drop(rt);

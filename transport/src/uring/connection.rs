@@ -174,14 +174,16 @@ impl Connection {
     /// Drives the ring until `ready` holds, the connection closes, or `until` passes.
     fn pump(&mut self, until: Option<Instant>, need: Need, ready: impl Fn(&Self) -> bool) -> Result<(), RemoteError> {
         loop {
+            // Check before sending: calls queued while earlier replies are being collected then
+            // leave together in one write once we have to wait anyway.
+            if ready(self) {
+                return Ok(());
+            }
             if self.send.is_none() {
                 self.start_send();
             }
             if !self.recv_armed && self.core.closed_error().is_none() {
                 self.arm_recv();
-            }
-            if ready(self) {
-                return Ok(());
             }
             if self.core.closed_error().is_some() && self.send.is_none() {
                 // Nothing more can happen on this connection.
