@@ -10,5 +10,6 @@ pub mod codegen;
 
 pub use hatch_components as components;
 pub use hatch_learner as learner;
+pub use hatch_proxygen_macros::sync;
 pub use hatch_transport as transport;
 pub use hatch_transport::RemoteError;

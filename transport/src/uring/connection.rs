@@ -193,9 +193,12 @@ impl Connection {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // Waiting for a reply while our send is in flight: both completions will come (the
-            // send's even on failure), so wait for two and save a system call per call.
-            let want = if need == Need::Reply && self.send.is_some() && self.recv_armed { 2 } else { 1 };
+            // Waiting for a reply while everything queued is in flight: both the send's completion
+            // (which comes even on failure) and a receive will come, so wait for two and save a
+            // system call per call. If anything is still queued behind the send, the awaited
+            // request may not be on the wire yet: wait for one, send the rest, then wait again.
+            let all_in_flight = self.send.is_some() && self.core.queued_bytes() == 0;
+            let want = if need == Need::Reply && all_in_flight && self.recv_armed { 2 } else { 1 };
             self.wait_for_completion(timer, want)?;
             self.reap();
             if let Some(timer) = timer {

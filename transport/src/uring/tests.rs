@@ -61,3 +61,19 @@ fn shutdown_with_open_connections_fails_calls_instead_of_hanging() {
     let err = client.call(1, b"x", Some(Instant::now() + Duration::from_secs(5))).unwrap_err();
     assert!(err.is_transport_failure(), "{err:?}");
 }
+
+#[test]
+fn a_call_after_unflushed_one_way_calls_completes() {
+    let server = echo_server(1);
+    let mut conn = Connection::connect(server.local_addr(), Config::default(), UringOptions::default()).unwrap();
+    for round in 0..50u32 {
+        for _ in 0..=round % 5 {
+            conn.send_one_way(1, b"one way").unwrap();
+        }
+        // Short enough that a request stuck behind an in-flight write fails the test.
+        let deadline = Some(Instant::now() + Duration::from_secs(2));
+        assert_eq!(&conn.call(1, &round.to_le_bytes(), deadline).unwrap()[..], &round.to_le_bytes());
+    }
+    drop(conn);
+    server.shutdown();
+}
