@@ -17,6 +17,9 @@ pub struct Service {
     pub methods: Vec<Method>,
     /// Hash of the normalised signatures ([`crate::fingerprint`]); never 0.
     pub fingerprint: u64,
+    /// The path of a `Component` supertrait (hatch-components), which the proxy implements too so
+    /// it can stand in a `Slot`.
+    pub component: Option<syn::Path>,
 }
 
 /// One method of an interface.

@@ -82,7 +82,7 @@ impl TraitParser<'_> {
         if item.unsafety.is_some() || item.auto_token.is_some() {
             self.report(item.ident.span(), None, "`unsafe` and `auto` traits cannot be interfaces");
         }
-        self.supertraits(item);
+        let component = self.supertraits(item);
         let mut methods = Vec::new();
         for trait_item in &item.items {
             match trait_item {
@@ -112,6 +112,7 @@ impl TraitParser<'_> {
             return None;
         }
         Some(Service {
+            component,
             name: item.ident.clone(),
             vis: item.vis.clone(),
             docs: docs(&item.attrs),
@@ -120,18 +121,26 @@ impl TraitParser<'_> {
         })
     }
 
-    fn supertraits(&mut self, item: &ItemTrait) {
-        let (mut send, mut sync) = (false, false);
+    /// Checks the supertraits; returns the path of a `Component` supertrait (hatch-components'
+    /// marker, itself `Send + Sync + 'static`), which the proxy then implements too.
+    fn supertraits(&mut self, item: &ItemTrait) -> Option<syn::Path> {
+        let (mut send, mut sync, mut component) = (false, false, None);
         for bound in &item.supertraits {
             match bound {
                 TypeParamBound::Trait(bound) if bound.path.is_ident("Send") => send = true,
                 TypeParamBound::Trait(bound) if bound.path.is_ident("Sync") => sync = true,
+                TypeParamBound::Trait(bound)
+                    if bound.path.segments.last().is_some_and(|segment| segment.ident == "Component") =>
+                {
+                    (send, sync) = (true, true);
+                    component = Some(bound.path.clone());
+                }
                 TypeParamBound::Lifetime(lifetime) if lifetime.ident == "static" => {}
                 other => self.report(
                     other.span(),
                     None,
-                    "only `Send`, `Sync` and `'static` are supported as supertraits: the generated proxy \
-                     implements the trait's own methods only",
+                    "only `Send`, `Sync`, `'static` and hatch's `Component` are supported as supertraits: \
+                     the generated proxy implements the trait's own methods only",
                 ),
             }
         }
@@ -146,6 +155,7 @@ impl TraitParser<'_> {
                 ),
             );
         }
+        component
     }
 
     fn method(&mut self, function: &TraitItemFn, async_names: &[&str]) -> Option<Method> {

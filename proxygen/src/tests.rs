@@ -273,3 +273,17 @@ fn compile_writes_one_file_per_interface_file_into_out_dir() {
     assert!(matches!(missing, Error::Read { .. }), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_component_supertrait_is_accepted_and_implemented_by_the_proxy() {
+    let source = "pub trait Cache: hatch::components::Component { fn get(&self, key: u64) -> Option<u64>; }";
+    let out = tokens(source, "::hatch::codegen");
+    assert!(out.contains("impl hatch :: components :: Component for CacheProxy { }"), "{out}");
+    let plain = tokens("pub trait Cache: Send + Sync { fn get(&self, key: u64) -> Option<u64>; }", "::hatch::codegen");
+    assert!(!plain.contains("Component for CacheProxy"));
+    assert_eq!(
+        fingerprint_of("pub trait Cache: Component { fn get(&self, key: u64) -> Option<u64>; }"),
+        fingerprint_of("pub trait Cache: Send + Sync { fn get(&self, key: u64) -> Option<u64>; }"),
+        "supertraits do not change the wire contract"
+    );
+}

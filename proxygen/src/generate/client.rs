@@ -29,6 +29,8 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
     let trait_docs = docs(&service.docs);
     let trait_doc_sep = (!service.docs.is_empty()).then(|| quote!(#[doc = ""]));
     let methods = service.methods.iter().map(|method| proxy_method(method, names));
+    // A proxy carries no state of its own: the trait's default (`None`) is right.
+    let component_impl = service.component.as_ref().map(|path| quote!(impl #path for #proxy {}));
     quote! {
         #struct_doc
         #trait_doc_sep
@@ -83,6 +85,8 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
         impl #trait_name for #proxy {
             #(#methods)*
         }
+
+        #component_impl
     }
 }
 
