@@ -147,6 +147,10 @@ pub fn encode_frame(out: &mut Vec<u8>, kind: FrameKind, flags: u8, call_id: Call
 
 /// Appends a frame whose payload is written in place by `write`, avoiding a staging copy.
 /// Returns the payload length.
+///
+/// `write` must only append. If it removed bytes it did not write, the buffer's earlier contents
+/// are lost: [`WriteMisuse::Truncated`] tells the caller to discard the whole buffer. A payload
+/// too long for the header's `u32` is removed again ([`WriteMisuse::TooLong`]).
 pub fn encode_frame_with(
     out: &mut Vec<u8>,
     kind: FrameKind,
@@ -154,17 +158,31 @@ pub fn encode_frame_with(
     call_id: CallId,
     aux: u32,
     write: impl FnOnce(&mut Vec<u8>),
-) -> usize {
+) -> Result<usize, WriteMisuse> {
     debug_assert_eq!(out.len() % FRAME_ALIGN, 0);
     let start = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN]);
     write(out);
-    let len = out.len() - start - HEADER_LEN;
-    let header =
-        FrameHeader { kind, flags, len: u32::try_from(len).expect("payload length fits in u32"), call_id, aux };
+    let Some(len) = out.len().checked_sub(start + HEADER_LEN) else {
+        return Err(WriteMisuse::Truncated);
+    };
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(WriteMisuse::TooLong(len));
+    };
+    let header = FrameHeader { kind, flags, len: len32, call_id, aux };
     out[start..start + HEADER_LEN].copy_from_slice(&header.encode());
     pad(out);
-    len
+    Ok(len)
+}
+
+/// A payload writer broke the append-only contract of [`encode_frame_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMisuse {
+    /// It removed bytes it had not written; the buffer is corrupt.
+    Truncated,
+    /// It wrote more than a frame can carry; the frame was removed.
+    TooLong(usize),
 }
 
 fn pad(out: &mut Vec<u8>) {
@@ -200,9 +218,17 @@ mod tests {
     fn encode_frame_with_patches_the_length() {
         let mut out = Vec::new();
         let len = encode_frame_with(&mut out, FrameKind::Request, 0, 1, 42, |b| b.extend_from_slice(b"abc"));
-        assert_eq!(len, 3);
+        assert_eq!(len, Ok(3));
         let header = FrameHeader::decode(out[..16].try_into().unwrap(), DEFAULT_MAX_FRAME).unwrap();
         assert_eq!(header, FrameHeader { kind: FrameKind::Request, flags: 0, len: 3, call_id: 1, aux: 42 });
+    }
+
+    #[test]
+    fn a_writer_that_truncates_is_reported_not_a_panic() {
+        let mut out = Vec::new();
+        encode_frame(&mut out, FrameKind::Response, 0, 1, 0, b"earlier reply");
+        let misuse = encode_frame_with(&mut out, FrameKind::Response, 0, 2, 0, |b| b.clear());
+        assert_eq!(misuse, Err(WriteMisuse::Truncated));
     }
 
     #[test]

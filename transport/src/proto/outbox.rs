@@ -4,7 +4,7 @@
 //! the next write: this is the request bursting of the Hatch paper (§6.1), and the server's reply
 //! batching. Buffers are recycled so the steady state allocates nothing.
 
-use super::frame::{CallId, FrameKind, encode_frame, encode_frame_with};
+use super::frame::{CallId, FrameKind, WriteMisuse, encode_frame, encode_frame_with};
 
 /// Outgoing bytes of one connection.
 #[derive(Debug, Default)]
@@ -23,42 +23,41 @@ impl Outbox {
         self.frames_queued += 1;
     }
 
-    /// Queues a frame whose payload `write` appends in place.
-    pub fn push_with(
-        &mut self,
-        kind: FrameKind,
-        flags: u8,
-        call_id: CallId,
-        aux: u32,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) {
-        encode_frame_with(&mut self.queued, kind, flags, call_id, aux, write);
-        self.frames_queued += 1;
-    }
-
-    /// Queues a frame whose payload `write` appends in place; if `write` fails, whatever it wrote is
-    /// removed and the error returned, so the caller can queue an error frame instead.
+    /// Queues a frame whose payload `write` appends in place. If `write` fails, or its payload is
+    /// longer than `max_len`, the frame is removed again and the reason returned, so the caller can
+    /// queue an error frame instead. If `write` broke the append-only contract, everything queued
+    /// is discarded ([`PushError::Corrupted`]): the connection must be closed.
     pub fn try_push_with<E>(
         &mut self,
         kind: FrameKind,
         flags: u8,
         call_id: CallId,
         aux: u32,
+        max_len: usize,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<(), PushError<E>> {
         let start = self.queued.len();
         let mut outcome = Ok(());
-        encode_frame_with(&mut self.queued, kind, flags, call_id, aux, |buf| outcome = write(buf));
-        match outcome {
-            Ok(()) => {
-                self.frames_queued += 1;
-                Ok(())
+        let encoded = encode_frame_with(&mut self.queued, kind, flags, call_id, aux, |buf| outcome = write(buf));
+        let len = match encoded {
+            Ok(len) => len,
+            Err(WriteMisuse::TooLong(len)) => return Err(PushError::TooLarge(len)),
+            Err(WriteMisuse::Truncated) => {
+                self.queued.clear();
+                self.frames_queued = 0;
+                return Err(PushError::Corrupted);
             }
-            Err(err) => {
-                self.queued.truncate(start);
-                Err(err)
-            }
+        };
+        if let Err(err) = outcome {
+            self.queued.truncate(start);
+            return Err(PushError::Write(err));
         }
+        if len > max_len {
+            self.queued.truncate(start);
+            return Err(PushError::TooLarge(len));
+        }
+        self.frames_queued += 1;
+        Ok(())
     }
 
     /// Bytes queued and not yet taken for writing.
@@ -96,6 +95,17 @@ impl Outbox {
     pub fn stats(&self) -> (u64, u64) {
         (self.frames_sent, self.writes)
     }
+}
+
+/// Why [`Outbox::try_push_with`] queued nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError<E> {
+    /// The payload writer failed.
+    Write(E),
+    /// The payload was longer than allowed.
+    TooLarge(usize),
+    /// The writer removed bytes it had not written; everything queued was discarded.
+    Corrupted,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::decoder::FrameDecoder;
 use super::frame::{CallId, FLAG_ONE_WAY, FrameKind, MethodId};
 use super::handshake::{Hello, HelloDecodeError, PROTOCOL_VERSION};
-use super::outbox::Outbox;
+use super::outbox::{Outbox, PushError};
 use super::recv_buf::RecvBuf;
 use crate::config::Config;
 use crate::error::{ErrorCode, FrameError, HandshakeError};
@@ -57,6 +57,8 @@ pub struct ServerConnection {
     decoder: FrameDecoder,
     outbox: Outbox,
     state: State,
+    /// Largest payload the client accepts (from its hello); replies above it become errors.
+    peer_max_frame: u32,
 }
 
 impl ServerConnection {
@@ -66,6 +68,7 @@ impl ServerConnection {
             decoder: FrameDecoder::new(config.max_frame, config.recv_chunk),
             outbox: Outbox::default(),
             state: State::AwaitingHello,
+            peer_max_frame: config.max_frame,
             config,
         }
     }
@@ -124,6 +127,7 @@ impl ServerConnection {
         if let Err(err) = ours.check(&theirs, false) {
             return Err(self.fail(err.into()));
         }
+        self.peer_max_frame = theirs.max_frame;
         self.state = State::Ready;
         Ok(())
     }
@@ -146,32 +150,58 @@ impl ServerConnection {
         }
     }
 
-    /// Replies to a call.
+    /// Replies to a call. A reply larger than the client accepts becomes an error for that call
+    /// alone (rather than a frame the client would reject by closing the connection).
     pub fn respond(&mut self, call_id: CallId, payload: &[u8]) {
-        self.outbox.push(FrameKind::Response, 0, call_id, 0, payload);
+        self.try_respond_with(call_id, |buf| {
+            buf.extend_from_slice(payload);
+            Ok(())
+        });
     }
 
     /// Replies to a call with a payload that `write` appends in place (no staging copy).
     pub fn respond_with(&mut self, call_id: CallId, write: impl FnOnce(&mut Vec<u8>)) {
-        self.outbox.push_with(FrameKind::Response, 0, call_id, 0, write);
+        self.try_respond_with(call_id, |buf| {
+            write(buf);
+            Ok(())
+        });
     }
 
     /// Replies to a call with a payload that `write` appends in place, or, if `write` fails, with
     /// an error frame carrying its error (the partial payload is discarded).
+    ///
+    /// `write` must only append to the buffer it is given (it holds earlier replies). A writer that
+    /// removes bytes it did not write has destroyed those replies: the connection is then closed
+    /// with a `GoAway` rather than sending corrupt frames.
     pub fn try_respond_with(
         &mut self,
         call_id: CallId,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), (ErrorCode, String)>,
     ) {
-        if let Err((code, message)) = self.outbox.try_push_with(FrameKind::Response, 0, call_id, 0, write) {
-            self.respond_error(call_id, false, code, &message);
+        let max = self.peer_max_frame as usize;
+        match self.outbox.try_push_with(FrameKind::Response, 0, call_id, 0, max, write) {
+            Ok(()) => {}
+            Err(PushError::Write((code, message))) => self.respond_error(call_id, false, code, &message),
+            Err(PushError::TooLarge(len)) => {
+                let message = format!("reply of {len} bytes exceeds the client's maximum frame of {max} bytes");
+                self.respond_error(call_id, false, ErrorCode::Internal, &message);
+            }
+            Err(PushError::Corrupted) => {
+                tracing::error!("a service removed reply bytes it had not written; closing the connection");
+                self.go_away("server error: a service corrupted the reply buffer");
+            }
         }
     }
 
     /// Answers a call with an error. For one-way calls this is the only answer the client gets.
+    /// The message is cut to what the client accepts.
     pub fn respond_error(&mut self, call_id: CallId, one_way: bool, code: ErrorCode, message: &str) {
         let flags = if one_way { FLAG_ONE_WAY } else { 0 };
-        self.outbox.push(FrameKind::Error, flags, call_id, code.to_u32(), message.as_bytes());
+        let mut end = message.len().min(self.peer_max_frame as usize);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.outbox.push(FrameKind::Error, flags, call_id, code.to_u32(), &message.as_bytes()[..end]);
     }
 
     /// Bytes to write next, if any. Return the buffer with [`Self::recycle`] once written.

@@ -339,3 +339,54 @@ proptest! {
         prop_assert!(pair.server_error.is_none());
     }
 }
+
+#[test]
+fn a_reply_too_large_for_the_client_fails_only_that_call() {
+    struct Big;
+    impl Service for Big {
+        fn call(&self, method: MethodId, payload: &Bytes, reply: &mut Vec<u8>) -> Result<(), ServiceError> {
+            let len = if method == 2 { 1000 } else { payload.len() };
+            reply.extend(std::iter::repeat_n(7u8, len));
+            Ok(())
+        }
+    }
+    let mut pair = Pair::new(Config::default().max_frame(256), Config::default());
+    pair.service = Box::new(Big);
+    pair.client.start_call(1, b"small", None, 1).unwrap();
+    pair.client.start_call(2, b"", None, 2).unwrap();
+    pair.client.start_call(1, b"after", None, 3).unwrap();
+    pair.run();
+    let done = pair.completions();
+    assert_eq!(done.len(), 3);
+    assert_eq!(done[0].1.as_ref().unwrap().len(), 5);
+    assert!(
+        matches!(&done[1].1, Err(RemoteError::Service { code: ErrorCode::Internal, message }) if message.contains("maximum frame")),
+        "{:?}",
+        done[1].1
+    );
+    assert_eq!(done[2].1.as_ref().unwrap().len(), 5);
+    assert!(pair.client.closed_error().is_none());
+}
+
+#[test]
+fn a_service_that_clears_the_reply_buffer_closes_the_connection_instead_of_sending_garbage() {
+    struct Vandal;
+    impl Service for Vandal {
+        fn call(&self, method: MethodId, payload: &Bytes, reply: &mut Vec<u8>) -> Result<(), ServiceError> {
+            if method == 9 {
+                reply.clear();
+            } else {
+                reply.extend_from_slice(payload);
+            }
+            Ok(())
+        }
+    }
+    let mut pair = Pair::new(Config::default(), Config::default());
+    pair.service = Box::new(Vandal);
+    pair.client.start_call(1, b"first", None, 1).unwrap();
+    pair.client.start_call(9, b"", None, 2).unwrap();
+    pair.run();
+    let done = pair.completions();
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|(_, r)| matches!(r, Err(RemoteError::GoAway(_)))), "{done:?}");
+}
