@@ -1,5 +1,7 @@
 //! The conformance suite and tokio-specific tests for `hatch_transport::tokio`.
 
+#![cfg(feature = "tokio")]
+
 mod suite;
 
 use std::net::SocketAddr;

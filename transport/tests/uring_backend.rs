@@ -1,7 +1,7 @@
 //! The conformance suite for `hatch_transport::uring`: the io_uring server with two threads and
 //! the shareable io_uring client.
 
-#![cfg(target_os = "linux")]
+#![cfg(all(feature = "uring", target_os = "linux"))]
 
 mod suite;
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod decoder;
 pub mod frame;
 pub mod handshake;
+#[cfg(all(feature = "uring", target_os = "linux"))]
 pub(crate) mod id_hash;
 pub mod outbox;
 pub mod recv_buf;
