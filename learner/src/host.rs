@@ -1,0 +1,214 @@
+//! The per-host learning loop, sans-IO: a driver calls
+//! [`HostLearner::poll`] with the current time (and the window's environment
+//! events) and sleeps until [`HostLearner::deadline`]. On each closed window
+//! the loop classifies the environment, credits the window's cost to the arm
+//! that ran under that class's learner, asks that learner for the next arm
+//! and applies it through an [`Actuator`].
+//!
+//! Each host runs its own `HostLearner` over the sub-composition it was given,
+//! without coordination (the paper's decentralised learning); actions that
+//! would cause horizontal interference are removed beforehand with
+//! [`crate::prune::prune_horizontal`].
+
+use std::time::Duration;
+
+use crate::envclass::{ClassId, Classifier, PerClass};
+use crate::policy::{Observation, Policy};
+use crate::probe::LatencyProbe;
+use crate::window::{ObservationWindow, WindowConfig, WindowStats};
+
+/// What turns a chosen arm into a running composition (in Hatch, the
+/// component runtime adapting slots and proxies).
+pub trait Actuator {
+    /// The arm type it understands.
+    type Arm;
+    /// Make `arm` the live composition.
+    fn apply(&mut self, arm: &Self::Arm);
+}
+
+/// What one closed window led to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step<A> {
+    /// The environment class the window was classified into.
+    pub class: ClassId,
+    /// The arm that ran during the window.
+    pub ran: A,
+    /// The window's measurements.
+    pub window: WindowStats,
+    /// Whether the window's cost was fed to the learner (a window without
+    /// samples at slot 0 teaches nothing and is skipped).
+    pub recorded: bool,
+    /// The arm applied for the next window.
+    pub next: A,
+}
+
+/// One host's learner: policies per environment class, a probe, a window and
+/// an actuator.
+pub struct HostLearner<P: Policy, A, L> {
+    learners: PerClass<P>,
+    classifier: Classifier,
+    actuator: A,
+    probe: L,
+    window: ObservationWindow,
+    current: P::Arm,
+    semi_bandit: bool,
+}
+
+impl<P, A, L> HostLearner<P, A, L>
+where
+    P: Policy,
+    A: Actuator<Arm = P::Arm>,
+    L: LatencyProbe,
+{
+    /// Start learning at `now`: class 0's learner chooses the first arm, which
+    /// is applied at once. With `semi_bandit`, probe slots `1..` are passed to
+    /// the policy as per-decision parts.
+    pub fn start(
+        mut learners: PerClass<P>,
+        classifier: Classifier,
+        mut actuator: A,
+        probe: L,
+        cfg: WindowConfig,
+        semi_bandit: bool,
+        now: Duration,
+    ) -> Self {
+        let current = learners.get(0).choose();
+        actuator.apply(&current);
+        let window = ObservationWindow::open(cfg, now, &probe);
+        HostLearner { learners, classifier, actuator, probe, window, current, semi_bandit }
+    }
+
+    /// When the current window closes at the latest.
+    pub fn deadline(&self) -> Duration {
+        self.window.deadline()
+    }
+
+    /// The actuator.
+    pub fn actuator(&self) -> &A {
+        &self.actuator
+    }
+
+    /// The learner of `class`, if that class has been seen.
+    pub fn learner(&self, class: ClassId) -> Option<&P> {
+        self.learners.peek(class)
+    }
+
+    /// Advance to `now`. `environment` holds the labelled event values seen
+    /// during the window (empty: a single environment).
+    pub fn poll<S: AsRef<str>>(
+        &mut self,
+        now: Duration,
+        environment: impl IntoIterator<Item = (S, f64)>,
+    ) -> Option<Step<P::Arm>> {
+        let window = self.window.poll(now, &self.probe)?;
+        let class = self.classifier.classify(environment);
+        let learner = self.learners.get(class);
+        let parts = if self.semi_bandit { window.parts_ms() } else { None };
+        let recorded = match window.cost_ms() {
+            Some(cost) => {
+                let obs = Observation { cost, parts: parts.as_deref() };
+                learner.record(&self.current, &obs);
+                true
+            }
+            None => false,
+        };
+        let next = learner.choose();
+        self.actuator.apply(&next);
+        let ran = std::mem::replace(&mut self.current, next.clone());
+        Some(Step { class, ran, window, recorded, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envclass::Tolerance;
+    use crate::policy::Ucb1;
+    use crate::probe::ManualProbe;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Applies arms by storing them where the fake system can see them.
+    struct FakeActuator {
+        live: Arc<AtomicUsize>,
+        applied: usize,
+    }
+
+    impl Actuator for FakeActuator {
+        type Arm = usize;
+        fn apply(&mut self, arm: &usize) {
+            self.live.store(*arm, Ordering::Relaxed);
+            self.applied += 1;
+        }
+    }
+
+    /// Latency of each arm in ms, per workload.
+    const LATENCY: [[f64; 4]; 2] = [[12.0, 8.0, 10.0, 15.0], [9.0, 14.0, 13.0, 6.0]];
+
+    #[test]
+    fn learns_per_workload_and_remembers_a_returning_workload() {
+        let live = Arc::new(AtomicUsize::new(usize::MAX));
+        let probe = ManualProbe::new(1);
+        let feed = probe.clone();
+        let cfg = WindowConfig::default();
+        let mut host = HostLearner::start(
+            PerClass::new(|_| Ucb1::new(4)),
+            Classifier::new(Tolerance::default()),
+            FakeActuator { live: Arc::clone(&live), applied: 0 },
+            probe,
+            cfg,
+            false,
+            Duration::ZERO,
+        );
+        let mut now = Duration::ZERO;
+        let mut run = |host: &mut HostLearner<Ucb1, FakeActuator, ManualProbe>, workload: usize, windows: usize| {
+            let mut late_best = 0;
+            for w in 0..windows {
+                // 10 requests per simulated second at the live arm's latency.
+                let step = loop {
+                    now += Duration::from_millis(100);
+                    let arm = live.load(Ordering::Relaxed);
+                    let ms = LATENCY[workload][arm] + 0.1 * ((now.as_millis() % 7) as f64 - 3.0);
+                    feed.record_ns(0, (ms * 1e6) as u64);
+                    let rate = if workload == 0 { 10.0 } else { 500.0 };
+                    if let Some(step) = host.poll(now, [("req/s", rate)]) {
+                        break step;
+                    }
+                };
+                assert!(step.recorded);
+                assert_eq!(step.class, workload);
+                assert_eq!(step.window.closed - step.window.opened, cfg.duration);
+                if w >= windows / 2 && step.ran == [1, 3][workload] {
+                    late_best += 1;
+                }
+            }
+            late_best
+        };
+        assert!(run(&mut host, 0, 60) > 20);
+        assert_eq!(host.learner(0).unwrap().recommend(), Some(1));
+        assert!(run(&mut host, 1, 60) > 20);
+        assert_eq!(host.learner(1).unwrap().recommend(), Some(3));
+        // Workload 0 returns: its learner still knows arm 1 and exploits it.
+        let tried_before = host.learner(0).unwrap().stats(1).n;
+        assert!(run(&mut host, 0, 10) >= 4);
+        assert!(host.learner(0).unwrap().stats(1).n > tried_before);
+        assert_eq!(host.actuator().applied, 1 + 130);
+    }
+
+    #[test]
+    fn empty_windows_are_not_recorded() {
+        let probe = ManualProbe::new(1);
+        let mut host = HostLearner::start(
+            PerClass::new(|_| Ucb1::new(2)),
+            Classifier::default(),
+            FakeActuator { live: Arc::new(AtomicUsize::new(0)), applied: 0 },
+            probe,
+            WindowConfig::default(),
+            false,
+            Duration::ZERO,
+        );
+        let step = host.poll(Duration::from_secs(5), std::iter::empty::<(&str, f64)>()).unwrap();
+        assert!(!step.recorded);
+        assert_eq!(host.learner(0).unwrap().recommend(), None);
+    }
+}
