@@ -13,9 +13,9 @@
 
 pub mod codegen;
 
+pub use codegen::{Failure, FailureHandler, Recovery, RetryUntil};
 pub use hatch_components as components;
 pub use hatch_learner as learner;
 pub use hatch_proxygen_macros::sync;
 pub use hatch_transport as transport;
-pub use codegen::{Failure, FailureHandler, Recovery, RetryUntil};
 pub use hatch_transport::RemoteError;

@@ -144,6 +144,10 @@ pub enum RemoteError {
     /// Too many calls are outstanding on this connection ([`crate::Config::max_in_flight`]).
     #[error("too many calls in flight ({0})")]
     TooManyInFlight(usize),
+    /// A reply was awaited for a call id that is not outstanding (never started, or its result was
+    /// already collected).
+    #[error("call {0} is not outstanding")]
+    UnknownCall(u32),
     /// The request is larger than the peer accepts.
     #[error("request of {len} bytes exceeds the maximum frame size of {max}")]
     RequestTooLarge {
@@ -169,7 +173,7 @@ impl RemoteError {
     /// True when retrying on a new connection could succeed (the failure was the connection's,
     /// not the service's answer).
     pub fn is_transport_failure(&self) -> bool {
-        !matches!(self, Self::Service { .. } | Self::RequestTooLarge { .. } | Self::Handshake(_))
+        !matches!(self, Self::Service { .. } | Self::RequestTooLarge { .. } | Self::Handshake(_) | Self::UnknownCall(_))
     }
 }
 
@@ -187,7 +191,7 @@ impl From<RemoteError> for io::Error {
             RemoteError::Io(inner) => inner.kind(),
             RemoteError::Protocol(_) | RemoteError::Handshake(_) => io::ErrorKind::InvalidData,
             RemoteError::TooManyInFlight(_) => io::ErrorKind::WouldBlock,
-            RemoteError::RequestTooLarge { .. } => io::ErrorKind::InvalidInput,
+            RemoteError::RequestTooLarge { .. } | RemoteError::UnknownCall(_) => io::ErrorKind::InvalidInput,
             RemoteError::Service { .. } => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

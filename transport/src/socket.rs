@@ -17,13 +17,13 @@ pub const USER_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_tcp_nodelay(true)?;
-    configure_liveness(&socket)?;
+    configure_liveness(&SockRef::from(&socket))?;
     socket.connect(&addr.into())?;
     Ok(socket.into())
 }
 
 /// Applies keepalive and user-timeout settings to any connected or connecting socket.
-pub fn configure_liveness(socket: &Socket) -> io::Result<()> {
+pub fn configure_liveness(socket: &SockRef<'_>) -> io::Result<()> {
     let keepalive = TcpKeepalive::new().with_time(Duration::from_secs(5)).with_interval(Duration::from_secs(1));
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let keepalive = keepalive.with_retries(3);
@@ -31,6 +31,12 @@ pub fn configure_liveness(socket: &Socket) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
     Ok(())
+}
+
+/// Applies [`configure_liveness`] to a connected stream (accepted connections too: a client that
+/// vanishes must not pin a server connection forever).
+pub fn configure_liveness_of(stream: &TcpStream) -> io::Result<()> {
+    configure_liveness(&SockRef::from(stream))
 }
 
 /// Sets `TCP_NODELAY` on an accepted stream.

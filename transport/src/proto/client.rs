@@ -108,6 +108,12 @@ impl<T> ClientConnection<T> {
         self.outbox.push(FrameKind::Request, 0, call_id, method, payload);
         self.pending.insert(call_id, Pending { token });
         if let Some(deadline) = deadline {
+            // Entries of finished calls leave the heap lazily, from the top; one long deadline at
+            // the top would let them pile up, so compact when they outnumber live calls.
+            if self.deadlines.len() > 2 * self.pending.len() + 64 {
+                let pending = &self.pending;
+                self.deadlines.retain(|Reverse((_, id))| pending.contains(*id));
+            }
             self.deadlines.push(Reverse((deadline, call_id)));
         }
         Ok(call_id)
@@ -319,6 +325,11 @@ impl<T> ClientConnection<T> {
     /// True once the hello ack arrived and checked out.
     pub fn is_ready(&self) -> bool {
         matches!(self.state, State::Ready)
+    }
+
+    /// True while `call_id` awaits its reply (its completion has not been produced yet).
+    pub fn is_pending(&self, call_id: CallId) -> bool {
+        self.pending.contains(call_id)
     }
 
     /// Calls waiting for a reply.

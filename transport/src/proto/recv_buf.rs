@@ -28,8 +28,8 @@ pub struct RecvBuf {
 impl RecvBuf {
     /// A buffer that allocates chunks of `chunk` bytes (more when a single frame needs it).
     pub fn with_chunk_size(chunk: usize) -> Self {
-        let chunk = chunk.max(FRAME_ALIGN * 4);
-        Self { buf: aligned_bytes_mut(chunk), chunk }
+        // Allocated on first use, so an idle connection holds no receive memory.
+        Self { buf: BytesMut::new(), chunk: chunk.max(FRAME_ALIGN * 4) }
     }
 
     /// Unread bytes.
@@ -74,6 +74,7 @@ impl RecvBuf {
 
     /// Removes the first `n` buffered bytes and returns them, sharing the allocation.
     pub(crate) fn split_to(&mut self, n: usize) -> BytesMut {
+        debug_assert!(n <= self.buf.len());
         debug_assert_eq!(n % FRAME_ALIGN, 0, "frames are split at aligned boundaries");
         self.buf.split_to(n)
     }

@@ -17,7 +17,9 @@ const PAGE: usize = 4096;
 pub(super) struct BufRing {
     entries: *mut BufRingEntry,
     layout: Layout,
-    buffers: Box<[u8]>,
+    /// `count * size` bytes the kernel writes into. A raw pointer from `Box::into_raw`, not a
+    /// `Box`, so no Rust reference claims the memory while the kernel writes it.
+    buffers: *mut u8,
     size: usize,
     count: u16,
     tail: u16,
@@ -38,7 +40,7 @@ impl BufRing {
         let mut this = Self {
             entries,
             layout,
-            buffers: vec![0u8; count as usize * size].into_boxed_slice(),
+            buffers: Box::into_raw(vec![0u8; count as usize * size].into_boxed_slice()).cast::<u8>(),
             size,
             count,
             tail: 0,
@@ -56,8 +58,11 @@ impl BufRing {
 
     /// The bytes the kernel wrote into buffer `bid`.
     pub(super) fn filled(&self, bid: u16, len: usize) -> &[u8] {
-        let start = bid as usize * self.size;
-        &self.buffers[start..start + len.min(self.size)]
+        assert!(bid < self.count);
+        // SAFETY: buffer `bid` lies inside the allocation (checked above, `len` clamped to the
+        // buffer size); its completion was reaped, so the kernel has finished writing it, and it is
+        // not handed back (`push`) while the returned slice lives, since `push` takes `&mut self`.
+        unsafe { std::slice::from_raw_parts(self.buffers.add(bid as usize * self.size), len.min(self.size)) }
     }
 
     /// Hands buffer `bid` back to the kernel (visible after [`BufRing::publish`]).
@@ -67,7 +72,8 @@ impl BufRing {
         // SAFETY: `index < count`, so the entry lies inside the allocation. The kernel only reads
         // entries between its head and our published tail, and this one is past the tail.
         let entry = unsafe { &mut *self.entries.add(index) };
-        entry.set_addr(self.buffers[bid as usize * self.size..].as_ptr() as u64);
+        // `wrapping_add` keeps the pointer's provenance; `bid < count` keeps it in bounds.
+        entry.set_addr(self.buffers.wrapping_add(bid as usize * self.size) as u64);
         entry.set_len(self.size as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
@@ -97,5 +103,9 @@ impl Drop for BufRing {
     fn drop(&mut self) {
         // SAFETY: allocated in `register` with this exact layout.
         unsafe { dealloc(self.entries.cast(), self.layout) };
+        let len = self.count as usize * self.size;
+        // SAFETY: `buffers` came from `Box::into_raw` of a boxed slice of exactly `len` bytes, and
+        // the ring is dropped only after every operation selecting from it completed.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.buffers, len)) });
     }
 }

@@ -19,6 +19,10 @@ use crate::socket;
 /// reap it and start the next write; larger batches cost latency, smaller ones syscalls.
 const ONE_WAY_BATCH: usize = 64 * 1024;
 
+/// Largest send for which a caller waits for the send's and the reply's completions together
+/// (see `can_wait_for_send_and_reply`); well under any socket send buffer.
+const PAIRED_WAIT_MAX_SEND: usize = 16 * 1024;
+
 /// What a wait is for: a reply needs a receive completion, other waits any completion.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -93,11 +97,13 @@ impl Connection {
 
     /// Waits for the reply of a call started with [`Connection::start_call`].
     pub fn wait(&mut self, id: CallId) -> Result<Bytes, RemoteError> {
-        if let Err(err) = self.pump(None, Need::Reply, |this| this.done.contains_key(&id)) {
+        // Also stop if the id is unknown (never started, or already collected): nothing will come.
+        let finished_or_unknown = |this: &Self| this.done.contains_key(&id) || !this.core.is_pending(id);
+        if let Err(err) = self.pump(None, Need::Reply, finished_or_unknown) {
             self.core.handle_closed(err);
             self.collect();
         }
-        self.done.remove(&id).unwrap_or_else(|| Err(RemoteError::ConnectionClosed("call was never started".into())))
+        self.done.remove(&id).unwrap_or_else(|| Err(RemoteError::UnknownCall(id)))
     }
 
     /// Waits for any started call to finish and returns it; `None` when none is outstanding.
@@ -193,12 +199,7 @@ impl Connection {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // Waiting for a reply while everything queued is in flight: both the send's completion
-            // (which comes even on failure) and a receive will come, so wait for two and save a
-            // system call per call. If anything is still queued behind the send, the awaited
-            // request may not be on the wire yet: wait for one, send the rest, then wait again.
-            let all_in_flight = self.send.is_some() && self.core.queued_bytes() == 0;
-            let want = if need == Need::Reply && all_in_flight && self.recv_armed { 2 } else { 1 };
+            let want = if self.can_wait_for_send_and_reply(need) { 2 } else { 1 };
             self.wait_for_completion(timer, want)?;
             self.reap();
             if let Some(timer) = timer {
@@ -214,6 +215,25 @@ impl Connection {
         }
     }
 
+    /// Whether one wait may ask for two completions, the send's and the reply's, saving a system
+    /// call per synchronous call. Only when both are certain to come without this thread doing
+    /// anything else in between:
+    /// - the awaited request is on the wire: nothing is queued behind the in-flight send;
+    /// - the send is small and sent with `MSG_WAITALL`, so it completes once, whole, as soon as the
+    ///   server reads it;
+    /// - exactly one call is in flight, so the server has no reason to stop reading (it pauses
+    ///   only on unread replies, and a reply to our one call means it has read our request);
+    /// - the receive is armed.
+    ///
+    /// Anything else waits for one completion, re-arms, and waits again.
+    fn can_wait_for_send_and_reply(&self, need: Need) -> bool {
+        need == Need::Reply
+            && self.recv_armed
+            && self.core.in_flight() == 1
+            && self.core.queued_bytes() == 0
+            && self.send.as_ref().is_some_and(|send| send.buf.len() - send.offset <= PAIRED_WAIT_MAX_SEND)
+    }
+
     fn start_send(&mut self) {
         debug_assert!(self.send.is_none());
         if let Some(buf) = self.core.poll_transmit() {
@@ -226,6 +246,7 @@ impl Connection {
         let send = self.send.as_ref().expect("a send is in flight");
         let rest = &send.buf[send.offset..];
         let sqe = opcode::Send::new(types::Fd(self.stream.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
+            .flags(libc::MSG_WAITALL)
             .build()
             .user_data(tag::SEND);
         self.push(&sqe);

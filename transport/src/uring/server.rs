@@ -27,6 +27,8 @@ use crate::socket;
 const BUF_GROUP: u16 = 0;
 const RING_BUFFERS: u16 = 256;
 const RING_BUFFER_SIZE: usize = 16 * 1024;
+/// Pause before re-arming a failed accept.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Operation kinds, in the low bits of `user_data`; the connection slot is in the high bits.
 mod op {
@@ -35,6 +37,7 @@ mod op {
     pub const SEND: u64 = 3;
     pub const STOP: u64 = 4;
     pub const CANCEL: u64 = 5;
+    pub const ACCEPT_RETRY: u64 = 6;
     pub const BITS: u32 = 3;
     pub const MASK: u64 = (1 << BITS) - 1;
 }
@@ -73,8 +76,8 @@ impl Server {
         for _ in 1..threads.max(1) {
             listeners.push(socket::listen(local_addr, true)?);
         }
-        let mut handles = Vec::new();
-        let stop_flag = Arc::new(AtomicBool::new(false));
+        // Threads started so far stop again (through `Drop`) if a later one fails to start.
+        let mut server = Self { local_addr, threads: Vec::new(), stop_flag: Arc::new(AtomicBool::new(false)) };
         for (index, listener) in listeners.into_iter().enumerate() {
             // SAFETY: eventfd with valid flags returns a new descriptor or -1.
             let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -86,7 +89,7 @@ impl Server {
             let stop_fd = stop.try_clone()?;
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
             let (config, service, options) = (config.clone(), service.clone(), options.clone());
-            let thread_stop_flag = stop_flag.clone();
+            let thread_stop_flag = server.stop_flag.clone();
             let cpu = (!options.cpus.is_empty()).then(|| options.cpus[index % options.cpus.len()]);
             let handle = std::thread::Builder::new().name(format!("hatch-uring-{index}")).spawn(move || {
                 if let Some(cpu) = cpu
@@ -108,9 +111,9 @@ impl Server {
                 }
             })?;
             ready_rx.recv().map_err(|_| io::Error::other("server thread died at start"))??;
-            handles.push((stop, handle));
+            server.threads.push((stop, handle));
         }
-        Ok(Self { local_addr, threads: handles, stop_flag })
+        Ok(server)
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -171,7 +174,12 @@ struct EventLoop {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     accept_armed: bool,
+    /// A timer before re-arming an accept that failed (e.g. out of descriptors), so a failing
+    /// accept cannot spin the thread.
+    accept_retry_armed: bool,
+    accept_backoff: Box<types::Timespec>,
     stop_armed: bool,
+    finished: bool,
     stopping: bool,
     scratch: Vec<u8>,
 }
@@ -205,38 +213,64 @@ impl EventLoop {
             conns: Vec::new(),
             free: Vec::new(),
             accept_armed: false,
+            accept_retry_armed: false,
+            accept_backoff: Box::new(types::Timespec::from(ACCEPT_BACKOFF)),
             stop_armed: false,
+            finished: false,
             stopping: false,
             scratch: Vec::new(),
         };
-        this.arm_accept();
+        if !this.arm_accept() {
+            return Err(io::Error::other("could not queue the accept"));
+        }
         let stop = opcode::Read::new(types::Fd(this.stop_fd.as_raw_fd()), (&mut *this.stop_buf as *mut u64).cast(), 8)
             .build()
             .user_data(op::STOP);
-        this.push(&stop);
+        if !this.push(&stop) {
+            return Err(io::Error::other("could not queue the stop signal's read"));
+        }
         this.stop_armed = true;
         Ok(this)
     }
 
-    fn push(&mut self, sqe: &io_uring::squeue::Entry) {
-        loop {
-            // SAFETY: every buffer an entry points at outlives its completion: `stop_buf` is boxed
-            // and kept until `finish` has waited for all operations; a connection's send buffer
-            // and plain-mode receive buffer are owned by its `Conn`, which is only freed when its
-            // `ops` count is zero; provided buffers belong to `recv_mode`, dropped after `finish`.
+    /// Queues an entry; false if the ring refused it (then the caller must not count the
+    /// operation as in flight).
+    fn push(&mut self, sqe: &io_uring::squeue::Entry) -> bool {
+        for _ in 0..1000 {
+            // SAFETY: every buffer an entry points at outlives its completion: `stop_buf` and
+            // `accept_backoff` are boxed and kept until `finish` has waited for all operations; a
+            // connection's send buffer and plain-mode receive buffer are owned by its `Conn`,
+            // which is only freed when its `ops` count is zero; provided buffers belong to
+            // `recv_mode`, dropped after `finish`. Callers mark an operation in flight only after
+            // this returns true.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
-                return;
+                return true;
             }
-            if self.ring.submit().is_err() {
-                return;
+            // The submission queue is full: hand it to the kernel and retry.
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
+                    std::thread::yield_now();
+                }
+                Err(err) => {
+                    tracing::error!(%err, "io_uring submission failed");
+                    return false;
+                }
             }
         }
+        tracing::error!("io_uring submission queue stayed full");
+        false
     }
 
-    fn arm_accept(&mut self) {
+    fn arm_accept(&mut self) -> bool {
         let sqe = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd())).build().user_data(op::ACCEPT);
-        self.push(&sqe);
-        self.accept_armed = true;
+        self.accept_armed = self.push(&sqe);
+        self.accept_armed
+    }
+
+    fn arm_accept_retry(&mut self) {
+        let sqe = opcode::Timeout::new(&*self.accept_backoff).build().user_data(op::ACCEPT_RETRY);
+        self.accept_retry_armed = self.push(&sqe);
     }
 
     fn run(&mut self) -> io::Result<()> {
@@ -253,7 +287,10 @@ impl EventLoop {
 
     /// No operation of this loop is in flight.
     fn idle(&self) -> bool {
-        !self.accept_armed && !self.stop_armed && self.conns.iter().flatten().all(|conn| conn.ops == 0)
+        !self.accept_armed
+            && !self.accept_retry_armed
+            && !self.stop_armed
+            && self.conns.iter().flatten().all(|conn| conn.ops == 0)
     }
 
     fn reap(&mut self) {
@@ -270,7 +307,16 @@ impl EventLoop {
                     self.stop_armed = false;
                     self.begin_stop();
                 }
-                op::CANCEL => self.op_done(slot),
+                op::CANCEL if slot < self.conns.len() => {
+                    self.op_done(slot);
+                    self.maybe_free(slot);
+                }
+                op::ACCEPT_RETRY => {
+                    self.accept_retry_armed = false;
+                    if !self.stopping && !self.accept_armed {
+                        self.arm_accept();
+                    }
+                }
                 _ => {}
             }
         }
@@ -283,6 +329,11 @@ impl EventLoop {
         self.stopping = true;
         if self.accept_armed {
             let cancel = opcode::AsyncCancel::new(op::ACCEPT).build().user_data(user_data(op::CANCEL, usize::MAX >> 8));
+            self.push(&cancel);
+        }
+        if self.accept_retry_armed {
+            let cancel =
+                opcode::AsyncCancel::new(op::ACCEPT_RETRY).build().user_data(user_data(op::CANCEL, usize::MAX >> 8));
             self.push(&cancel);
         }
         for slot in 0..self.conns.len() {
@@ -305,7 +356,8 @@ impl EventLoop {
             if self.stopping {
                 return;
             }
-            if let Err(err) = socket::configure_accepted(&stream) {
+            if let Err(err) = socket::configure_accepted(&stream).and_then(|()| socket::configure_liveness_of(&stream))
+            {
                 tracing::warn!(%err, "could not configure an accepted connection");
             }
             let conn = Conn {
@@ -329,9 +381,13 @@ impl EventLoop {
             };
             self.arm_recv(slot);
         } else if !self.stopping && -res != libc::ECANCELED {
-            tracing::warn!(err = %errno(res), "accept failed");
+            tracing::warn!(err = %errno(res), "accept failed; retrying after {ACCEPT_BACKOFF:?}");
+            if !self.accept_armed && !self.accept_retry_armed {
+                self.arm_accept_retry();
+            }
+            return;
         }
-        if !self.accept_armed && !self.stopping {
+        if !self.accept_armed && !self.accept_retry_armed && !self.stopping {
             self.arm_accept();
         }
     }
@@ -350,9 +406,14 @@ impl EventLoop {
                 opcode::Recv::new(fd, spare.as_mut_ptr().cast(), spare.len() as u32).build()
             }
         };
-        conn.recv_armed = true;
-        conn.ops += 1;
-        self.push(&sqe.user_data(user_data(op::RECV, slot)));
+        if self.push(&sqe.user_data(user_data(op::RECV, slot))) {
+            let conn = self.conns[slot].as_mut().expect("checked above");
+            conn.recv_armed = true;
+            conn.ops += 1;
+        } else if let Some(conn) = self.conns[slot].as_mut() {
+            conn.closing = true;
+            self.maybe_free(slot);
+        }
     }
 
     /// Returns true when a provided buffer went back to the ring (publish pending).
@@ -425,10 +486,11 @@ impl EventLoop {
         }
         if conn.core.queued_bytes() > self.config.outbox_high_water && conn.recv_armed && !conn.paused {
             conn.paused = true;
-            conn.ops += 1;
             let cancel =
                 opcode::AsyncCancel::new(user_data(op::RECV, slot)).build().user_data(user_data(op::CANCEL, slot));
-            self.push(&cancel);
+            if self.push(&cancel) {
+                self.conns[slot].as_mut().expect("live connection").ops += 1;
+            }
         }
     }
 
@@ -442,8 +504,29 @@ impl EventLoop {
             .build()
             .user_data(user_data(op::SEND, slot));
         conn.send = Some((buf, 0));
-        conn.ops += 1;
-        self.push(&sqe);
+        self.submit_send(slot, sqe);
+    }
+
+    /// Queues a send whose buffer is already in `conn.send`; aborts the connection if the ring
+    /// refuses it.
+    fn submit_send(&mut self, slot: usize, sqe: io_uring::squeue::Entry) {
+        if self.push(&sqe) {
+            self.conns[slot].as_mut().expect("live connection").ops += 1;
+        } else {
+            self.abort(slot);
+        }
+    }
+
+    /// Gives up on a connection whose send the ring refused: nothing more is sent, the socket is
+    /// shut down, and the slot is freed once no operation references it. Only called while no
+    /// send of this connection is in flight, so dropping `conn.send` frees nothing the kernel holds.
+    fn abort(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        conn.closing = true;
+        conn.send = None;
+        while conn.core.poll_transmit().is_some() {}
+        let _ = conn.stream.shutdown(Shutdown::Both);
+        self.maybe_free(slot);
     }
 
     fn on_send(&mut self, slot: usize, res: i32) {
@@ -461,8 +544,7 @@ impl EventLoop {
                     .build()
                     .user_data(user_data(op::SEND, slot));
                 conn.send = Some((buf, offset));
-                conn.ops += 1;
-                self.push(&sqe);
+                self.submit_send(slot, sqe);
                 return;
             }
             conn.core.recycle(buf);
@@ -504,6 +586,10 @@ impl EventLoop {
 
     /// Waits for every operation still in flight, then releases the provided buffers.
     fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         if !self.stopping {
             self.begin_stop();
         }
@@ -527,5 +613,13 @@ impl EventLoop {
         if let RecvMode::Ring(buf_ring) = &self.recv_mode {
             let _ = buf_ring.unregister(&self.ring);
         }
+    }
+}
+
+impl Drop for EventLoop {
+    /// Drains in-flight operations even when the loop's thread unwinds from a panic, so the kernel
+    /// never writes into buffers freed by the unwinding.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
