@@ -89,13 +89,16 @@ fn contended(threads: usize, iters: u64, record: Arc<dyn Fn() + Send + Sync>) ->
     total / threads as u32
 }
 
+/// One way of recording a sample, callable from several threads.
+type SharedRecord = Arc<dyn Fn() + Send + Sync>;
+
 fn probe_contended(c: &mut Criterion) {
     let mut g = c.benchmark_group("probe_contended");
     let threads = 2;
     let sharded = Arc::new(ShardedRecorder::new(16));
     let shared = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let locked = Arc::new(Mutex::new((0u64, 0u64)));
-    let cases: Vec<(&str, Arc<dyn Fn() + Send + Sync>)> = vec![
+    let cases: Vec<(&str, SharedRecord)> = vec![
         ("sharded", {
             let s = Arc::clone(&sharded);
             Arc::new(move || s.record(black_box(3), black_box(100)))
