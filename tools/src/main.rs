@@ -1,7 +1,9 @@
 //! `cargo xtask <command>`: the project's automation, in Rust, with no dependencies.
 //!
-//! - `demo [ARGS]`: Hatch's main job on this machine with nothing to set up (for now the io_uring
-//!   ping-pong; see `examples/pingpong.rs`).
+//! - `demo`: Hatch's main job on this machine with nothing to set up: the `Primes` component run
+//!   locally, relocated to an agent process, replicated on two, and recovered after agents are
+//!   killed, under steady load (`components/demo`).
+//! - `pingpong [ARGS]`: the RPC layer alone, an io_uring echo on loopback (`examples/pingpong.rs`).
 //! - `bench [--quick]`: the transport benchmark table (`bench/benches/transport.rs`).
 //! - `test`: the CI test command (`ci/test`).
 
@@ -39,6 +41,11 @@ fn main() -> ExitCode {
     match command.as_str() {
         "demo" => {
             let mut cmd = cargo();
+            cmd.args(["run", "--release", "-p", "hatch-demo", "--"]).args(&rest);
+            run(cmd)
+        }
+        "pingpong" => {
+            let mut cmd = cargo();
             cmd.args(["run", "--release", "--example", "pingpong", "--"]).args(&rest);
             run(cmd)
         }
@@ -53,7 +60,7 @@ fn main() -> ExitCode {
             run(cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo [ARGS] | bench [--quick] | test>");
+            eprintln!("usage: cargo xtask <demo | pingpong [ARGS] | bench [--quick] | test>");
             ExitCode::from(2)
         }
     }
