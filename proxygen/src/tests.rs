@@ -287,3 +287,11 @@ fn a_component_supertrait_is_accepted_and_implemented_by_the_proxy() {
         "supertraits do not change the wire contract"
     );
 }
+
+#[test]
+fn a_service_whose_methods_take_no_arguments_does_not_leave_the_payload_unused() {
+    let out = tokens("pub trait Clock: Send + Sync { fn now(&self) -> u64; fn tick(&self); }", "::hatch::codegen");
+    assert!(out.contains("let _ = payload ;"), "{out}");
+    let with_args = tokens("pub trait Clock: Send + Sync { fn set(&self, t: u64); }", "::hatch::codegen");
+    assert!(!with_args.contains("let _ = payload ;"));
+}

@@ -18,6 +18,9 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
     ));
     let fingerprint_doc = doc(&format!("The interface fingerprint; see [`{wire}::FINGERPRINT`]."));
     let arms = service.methods.iter().map(|method| arm(method, names));
+    // Methods without arguments never read the payload; if no method has any, say so, or the
+    // generated code would warn about an unused variable.
+    let ignore_payload = service.methods.iter().all(|method| method.args.is_empty()).then(|| quote!(let _ = payload;));
     quote! {
         #struct_doc
         #vis struct #server {
@@ -41,6 +44,7 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
                 payload: &#rt::Bytes,
                 reply: &mut ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<(), #rt::ServiceError> {
+                #ignore_payload
                 match method {
                     #(#arms)*
                     _ => Err(#rt::ServiceError::unknown_method(method)),
