@@ -11,7 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hatch::codegen::{Bytes, Channel, Config, MethodId, RemoteError};
-use hatch_bench::{Latency, Placement, latency_header, latency_row, measure, pin, placements};
+use hatch_bench::{
+    Latency, Placement, ServerThread, current_thread_runtime, latency_header, latency_row, measure, pin, placements,
+};
 use hatch_proxygen_e2e::primes::{LocalPrimes, Primes, PrimesAsyncClient, PrimesProxy, PrimesServer, primes_wire};
 use hatch_transport::AsyncChannel;
 use hatch_transport::uring::{Client, Server, UringOptions};
@@ -95,10 +97,6 @@ fn uring_server(placement: Placement) -> Server {
     Server::bind_with("127.0.0.1:0".parse().unwrap(), config, service, 1, options).unwrap()
 }
 
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
 /// The generated async client and the raw tokio call, against a tokio server on its own thread.
 fn tokio_pair(placement: Placement, iters: usize, method: MethodId, request: &[u8]) -> (Latency, Latency) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -133,8 +131,7 @@ fn tokio_pair(placement: Placement, iters: usize, method: MethodId, request: &[u
     drop(proxy);
     drop(client);
     drop(rt);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
+    drop(server);
     (proxy_lat, raw_lat)
 }
 
@@ -160,33 +157,21 @@ mod tarpc_primes {
     }
 
     pub fn call(placement: Placement, iters: usize) -> Latency {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
-        let server_cpu = placement.server_cpu;
-        let server = thread::spawn(move || {
-            pin(server_cpu);
-            current_thread_runtime().block_on(async move {
-                let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
-                tx.send(listener.local_addr()).unwrap();
-                let accept = async {
-                    while let Some(Ok(transport)) = listener.next().await {
-                        let _ = transport.get_ref().set_nodelay(true);
-                        let channel = server::BaseChannel::with_defaults(transport);
-                        tokio::spawn(channel.execute(PrimesServer.serve()).for_each(|response| async move {
-                            tokio::spawn(response);
-                        }));
-                    }
-                };
-                let stopper = async {
-                    while !stop_flag.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                };
-                tokio::select! { _ = accept => {}, _ = stopper => {} }
-            });
+        let server = ServerThread::spawn(placement.server_cpu, |tx, stop| async move {
+            let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
+            tx.send(listener.local_addr()).unwrap();
+            let accept = async {
+                while let Some(Ok(transport)) = listener.next().await {
+                    let _ = transport.get_ref().set_nodelay(true);
+                    let channel = server::BaseChannel::with_defaults(transport);
+                    tokio::spawn(channel.execute(PrimesServer.serve()).for_each(|response| async move {
+                        tokio::spawn(response);
+                    }));
+                }
+            };
+            tokio::select! { _ = accept => {}, _ = stop.wait() => {} }
         });
-        let addr = rx.recv().unwrap();
+        let addr = server.addr;
         let rt = current_thread_runtime();
         let client = rt.block_on(async {
             let transport = tarpc::serde_transport::tcp::connect(addr, Bincode::default).await.unwrap();
@@ -196,8 +181,7 @@ mod tarpc_primes {
         let lat = measure(iters / 10, iters, || assert!(rt.block_on(client.is_prime(context::current(), N)).unwrap()));
         drop(client);
         drop(rt);
-        stop.store(true, Ordering::Relaxed);
-        server.join().unwrap();
+        drop(server);
         lat
     }
 }

@@ -7,12 +7,12 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use hatch_bench::{
-    Latency, Placement, latency_header, latency_row, measure, pin, placements, rate, rate_header, rate_row,
+    Latency, Placement, ServerThread, current_thread_runtime, latency_header, latency_row, measure, pin, placements,
+    rate, rate_header, rate_row,
 };
 use hatch_transport::uring::{Connection, Server, UringOptions};
 use hatch_transport::{Config, Echo};
@@ -222,58 +222,37 @@ fn std_pipelined(placement: Placement, budget: &Budget, depth: usize) -> f64 {
     calls
 }
 
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-/// Runs a tokio echo server on its own pinned thread until `stop` is set.
-fn tokio_server(placement: Placement) -> (SocketAddr, Arc<AtomicBool>, thread::JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_flag = stop.clone();
-    let server_cpu = placement.server_cpu;
-    let handle = thread::spawn(move || {
-        pin(server_cpu);
-        let rt = current_thread_runtime();
-        rt.block_on(async move {
-            let server = hatch_transport::tokio::Server::bind(
-                "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-                Config::default(),
-                Arc::new(Echo),
-            )
-            .await
-            .unwrap();
-            tx.send(server.local_addr()).unwrap();
-            while !stop_flag.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            server.shutdown().await;
-        });
-    });
-    (rx.recv().unwrap(), stop, handle)
+/// A tokio echo server on its own pinned thread.
+fn tokio_server(placement: Placement) -> ServerThread {
+    ServerThread::spawn(placement.server_cpu, |tx, stop| async move {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = hatch_transport::tokio::Server::bind(addr, Config::default(), Arc::new(Echo)).await.unwrap();
+        tx.send(server.local_addr()).unwrap();
+        stop.wait().await;
+        server.shutdown().await;
+    })
 }
 
 fn tokio_call(placement: Placement, budget: &Budget) -> Latency {
     use hatch_transport::AsyncChannel;
-    let (addr, stop, server) = tokio_server(placement);
+    let server = tokio_server(placement);
     let rt = current_thread_runtime();
-    let client = rt.block_on(hatch_transport::tokio::Client::connect(addr, Config::default())).unwrap();
+    let client = rt.block_on(hatch_transport::tokio::Client::connect(server.addr, Config::default())).unwrap();
     let lat = measure(budget.iters / 10, budget.iters, || {
         let reply = rt.block_on(client.call(1, &PAYLOAD, None)).unwrap();
         assert_eq!(reply.len(), PAYLOAD.len());
     });
     drop(client);
     drop(rt);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
+    drop(server);
     lat
 }
 
 fn tokio_in_flight(placement: Placement, duration: Duration, depth: usize) -> f64 {
     use hatch_transport::AsyncChannel;
-    let (addr, stop, server) = tokio_server(placement);
+    let server = tokio_server(placement);
     let rt = current_thread_runtime();
-    let client = rt.block_on(hatch_transport::tokio::Client::connect(addr, Config::default())).unwrap();
+    let client = rt.block_on(hatch_transport::tokio::Client::connect(server.addr, Config::default())).unwrap();
     let mut window = futures::stream::FuturesUnordered::new();
     for _ in 0..depth {
         window.push(client.call(1, &PAYLOAD, None));
@@ -289,8 +268,7 @@ fn tokio_in_flight(placement: Placement, duration: Duration, depth: usize) -> f6
     rt.block_on(async { while futures::StreamExt::next(&mut window).await.is_some() {} });
     drop(client);
     drop(rt);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
+    drop(server);
     calls
 }
 
@@ -315,35 +293,21 @@ mod tarpc_bench {
         }
     }
 
-    fn serve(placement: Placement) -> (SocketAddr, Arc<AtomicBool>, thread::JoinHandle<()>) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
-        let server_cpu = placement.server_cpu;
-        let handle = thread::spawn(move || {
-            pin(server_cpu);
-            let rt = current_thread_runtime();
-            rt.block_on(async move {
-                let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
-                tx.send(listener.local_addr()).unwrap();
-                let accept = async {
-                    while let Some(Ok(transport)) = listener.next().await {
-                        let _ = transport.get_ref().set_nodelay(true);
-                        let channel = server::BaseChannel::with_defaults(transport);
-                        tokio::spawn(channel.execute(EchoServer.serve()).for_each(|response| async move {
-                            tokio::spawn(response);
-                        }));
-                    }
-                };
-                let stopper = async {
-                    while !stop_flag.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                };
-                tokio::select! { _ = accept => {}, _ = stopper => {} }
-            });
-        });
-        (rx.recv().unwrap(), stop, handle)
+    fn serve(placement: Placement) -> ServerThread {
+        ServerThread::spawn(placement.server_cpu, |tx, stop| async move {
+            let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
+            tx.send(listener.local_addr()).unwrap();
+            let accept = async {
+                while let Some(Ok(transport)) = listener.next().await {
+                    let _ = transport.get_ref().set_nodelay(true);
+                    let channel = server::BaseChannel::with_defaults(transport);
+                    tokio::spawn(channel.execute(EchoServer.serve()).for_each(|response| async move {
+                        tokio::spawn(response);
+                    }));
+                }
+            };
+            tokio::select! { _ = accept => {}, _ = stop.wait() => {} }
+        })
     }
 
     fn connect(rt: &tokio::runtime::Runtime, addr: SocketAddr) -> EchoServiceClient {
@@ -355,24 +319,23 @@ mod tarpc_bench {
     }
 
     pub fn call(placement: Placement, iters: usize) -> Latency {
-        let (addr, stop, server) = serve(placement);
+        let server = serve(placement);
         let rt = current_thread_runtime();
-        let client = connect(&rt, addr);
+        let client = connect(&rt, server.addr);
         let lat = measure(iters / 10, iters, || {
             let reply = rt.block_on(client.echo(context::current(), PAYLOAD.to_vec())).unwrap();
             assert_eq!(reply.len(), PAYLOAD.len());
         });
         drop(client);
         drop(rt);
-        stop.store(true, Ordering::Relaxed);
-        server.join().unwrap();
+        drop(server);
         lat
     }
 
     pub fn in_flight(placement: Placement, duration: Duration, depth: usize) -> f64 {
-        let (addr, stop, server) = serve(placement);
+        let server = serve(placement);
         let rt = current_thread_runtime();
-        let client = connect(&rt, addr);
+        let client = connect(&rt, server.addr);
         let calls = rt.block_on(async {
             let mut window = futures::stream::FuturesUnordered::new();
             for _ in 0..depth {
@@ -391,8 +354,7 @@ mod tarpc_bench {
         });
         drop(client);
         drop(rt);
-        stop.store(true, Ordering::Relaxed);
-        server.join().unwrap();
+        drop(server);
         calls
     }
 }

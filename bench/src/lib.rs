@@ -141,3 +141,57 @@ pub fn rate(duration: Duration, per_step: usize, mut step: impl FnMut()) -> f64 
     }
     calls as f64 / start.elapsed().as_secs_f64()
 }
+
+/// A server running on its own thread, pinned to one CPU, on a current-thread tokio runtime: the
+/// peer side of the tokio and tarpc measurements. Stops (and is joined) on drop.
+pub struct ServerThread {
+    /// Where the server listens.
+    pub addr: std::net::SocketAddr,
+    stop: std::sync::Arc<tokio::sync::Notify>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Handed to a server started by [`ServerThread::spawn`]: resolves when the server must stop.
+pub struct StopSignal(std::sync::Arc<tokio::sync::Notify>);
+
+impl StopSignal {
+    /// Waits for the stop request.
+    pub async fn wait(&self) {
+        self.0.notified().await;
+    }
+}
+
+impl ServerThread {
+    /// Runs `serve` on a new thread pinned to `cpu`. `serve` binds, reports its address through
+    /// the sender, serves until the [`StopSignal`] fires, and returns.
+    pub fn spawn<F, Fut>(cpu: usize, serve: F) -> Self
+    where
+        F: FnOnce(std::sync::mpsc::Sender<std::net::SocketAddr>, StopSignal) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let signal = StopSignal(stop.clone());
+        let handle = std::thread::spawn(move || {
+            pin(cpu);
+            current_thread_runtime().block_on(serve(tx, signal));
+        });
+        let addr = rx.recv().expect("the server reports its address");
+        Self { addr, stop, handle: Some(handle) }
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        // `notify_one` stores a permit, so a server not yet waiting still sees it.
+        self.stop.notify_one();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A current-thread tokio runtime with I/O and timers.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
