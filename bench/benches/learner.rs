@@ -9,7 +9,7 @@
 //!   every arm was tried (the O(k) scan), and for the factored learner on the
 //!   ~700k-composition web space shape.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/main/target-learner cargo bench -p hatch-bench --bench learner`
+//! Run: `cargo bench -p hatch-bench --bench learner`
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};

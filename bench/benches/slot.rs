@@ -5,7 +5,7 @@
 //! load plus call). Swap latencies are also collected one by one into a histogram
 //! and printed as p50/p99.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/main/target-components cargo bench -p hatch-bench --bench slot`
+//! Run: `cargo bench -p hatch-bench --bench slot`
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! nanoseconds since first use from `Instant`. On the 2-vCPU development VM a
 //! pair of tick reads around a call cost 26 ns against 70 ns for a pair of
 //! `Instant::now` (`probe/clock_ticks_pair` and `probe/instant_now_pair` in
-//! `CARGO_TARGET_DIR=/work/main/target-learner cargo bench -p hatch-bench --bench learner`).
+//! `cargo bench -p hatch-bench --bench learner`).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -64,7 +64,7 @@
 //! # Costs
 //!
 //! In-process probe, per timed call, and per-window policy costs are measured
-//! by `CARGO_TARGET_DIR=/work/main/target-learner cargo bench -p hatch-bench --bench learner`
+//! by `cargo bench -p hatch-bench --bench learner`
 //! (see that file for what each figure means).
 //!
 //! # Simulator
@@ -73,16 +73,25 @@
 //! prints one `policy=… windows_to_5pct_median=… windows_to_5pct_worst=…
 //! share_within_10pct=… regret=…` line per policy; see [`sim`].
 //!
-//! # Not here yet
+//! # Live learning over real components
 //!
-//! An eBPF probe (a second [`LatencyProbe`](probe::LatencyProbe) behind a
-//! cargo feature) and the live loop against `hatch-components` slots (an
-//! [`Actuator`](host::Actuator) implementation there).
+//! [`live::SystemActuator`] is the [`Actuator`](host::Actuator) for a running
+//! `hatch_components::System`: arms are composition ids (flat policies) or
+//! per-decision choice vectors (the factored learner), and applying one
+//! transitions the system, swapping only what changed.
+//!
+//! # Probes
+//!
+//! [`probe::InProcessProbe`] is the portable default. The eBPF probe
+//! (tracepoints, per-CPU maps) is the separate crate `hatch-probe-ebpf`
+//! (`learner/ebpf/`), which implements [`LatencyProbe`](probe::LatencyProbe)
+//! and falls back to the in-process probe when it cannot load.
 
 pub mod clock;
 pub mod envclass;
 pub mod factored;
 pub mod host;
+pub mod live;
 pub mod normalise;
 pub mod policy;
 pub mod probe;

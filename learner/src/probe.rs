@@ -36,7 +36,7 @@ pub trait LatencyProbe: Send + Sync {
 /// a thread-owned cache line. On the 2-vCPU development VM a timed call costs
 /// 24.8 ns against 2.1 ns for the bare call, and 4.8 ns when
 /// [`sampled`](Self::sampled) times one call in 8 (`probe/*` in
-/// `CARGO_TARGET_DIR=/work/main/target-learner cargo bench -p hatch-bench --bench learner`).
+/// `cargo bench -p hatch-bench --bench learner`).
 ///
 /// # Examples
 /// ```

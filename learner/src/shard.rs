@@ -15,7 +15,7 @@
 //! recording at once, against 7.9 / 7.1 ns for one shared pair of atomic
 //! counters and 25.5 ns for a mutex with two threads (`probe/sharded_record`,
 //! `probe_contended/*` in
-//! `CARGO_TARGET_DIR=/work/main/target-learner cargo bench -p hatch-bench --bench learner`).
+//! `cargo bench -p hatch-bench --bench learner`).
 //!
 //! Relaxed atomics are enough: counters are independent and nothing is
 //! published through them. The one consequence is that a read racing a record

@@ -7,7 +7,7 @@
 //! 1.95, release profile:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/main/target-components cargo bench -p hatch-bench --bench slot
+//! cargo bench -p hatch-bench --bench slot
 //! ```
 //!
 //! Figures are criterion's estimate and, in brackets, the median of its samples.

@@ -5,7 +5,7 @@
 //! the probe's programs (`BPF_ENABLE_STATS`) over a run with the probe on.
 //!
 //! ```text
-//! sudo CARGO_TARGET_DIR=target-ebpf cargo bench -p hatch-probe-ebpf --bench overhead
+//! sudo cargo bench -p hatch-probe-ebpf --bench overhead
 //! ```
 //!
 //! Env: `HATCH_BENCH_CALLS` calls per phase (default 1000), `HATCH_BENCH_ROUNDS`

@@ -1,7 +1,7 @@
 //! A receive buffer whose unread bytes always start 16-aligned in memory.
 //!
 //! Backends read socket bytes into [`RecvBuf::spare_capacity_mut`] and then [`RecvBuf::commit`]
-//! them. The decoder splits complete frames off the front as [`Bytes`] that share the buffer's
+//! them. The decoder splits complete frames off the front as [`Bytes`](bytes::Bytes) that share the buffer's
 //! allocation, so payloads reach the layer above without a copy, 16-aligned (frames are padded to
 //! 16 bytes and the buffer's start is aligned; see [`super::frame`]).
 //!

@@ -38,7 +38,7 @@ type Token = oneshot::Sender<Reply>;
 /// memory they use by awaiting [`Client::ready`] before each send (it waits while more than
 /// [`Config::outbox_high_water`] bytes are queued), or by awaiting [`AsyncChannel::flush`] every
 /// so often. Queued plus in-flight bytes then stay below about twice the high-water mark plus one
-/// frame per concurrent producer. [`super::BlockingClient::send_one_way`] does this for you.
+/// frame per concurrent producer. [`BlockingClient`](super::BlockingClient)'s `send_one_way` does this for you.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

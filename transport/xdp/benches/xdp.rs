@@ -3,7 +3,7 @@
 //! Hatch over AF_XDP (with `--features af-xdp`), in generic and native XDP mode.
 //!
 //! Run as root:
-//! `CARGO_TARGET_DIR=target-xdp cargo bench -p hatch-xdp --features af-xdp --bench xdp`
+//! `cargo bench -p hatch-xdp --features af-xdp --bench xdp`
 //! Environment: `CALLS` (default 20000) sequential calls per transport, `PAYLOAD` bytes
 //! (default 32), `SPIN_US` busy-poll time before blocking (default 0), `THREADS` concurrent
 //! callers for the rate column (default 4). The "32 in flight" row keeps 32 calls outstanding on
