@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Names, doc, docs, output_type, route};
+use super::{Names, Signature, doc, docs, route};
 use crate::model::{CallMode, Method, Service};
 
 pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
@@ -72,16 +72,7 @@ fn async_method(method: &Method, names: &Names) -> TokenStream {
     let name_str = name.to_string();
     let id = Names::id(method);
     let args_struct = Names::args(method);
-    let arg_names: Vec<_> = method.args.iter().map(|arg| &arg.name).collect();
-    let params = method.args.iter().map(|arg| {
-        let (name, ty) = (&arg.name, &arg.ty);
-        quote!(#name: #ty)
-    });
-    let output = output_type(method);
-    let signature_output = match method.output {
-        crate::model::Output::Unit => quote!(),
-        crate::model::Output::Value { .. } => quote!(-> #output),
-    };
+    let Signature { arg_names, params, output, returns: signature_output } = Signature::of(method);
     let method_docs = docs(&method.docs);
     let encode = quote! {
         let hatch_request = #rt::encode(&#wire::#args_struct { #(#arg_names),* });

@@ -118,6 +118,38 @@ fn output_type(method: &Method) -> Type {
 
 /// The error route of a method: `ErrorRoute` for `Result<T, E>` (explicit when
 /// `E: From<RemoteError>`), otherwise straight to the failure handler.
+/// The parts both clients' methods share: the argument names, the parameter list after `&self`,
+/// the reply type, and the `-> T` of the signature (empty for `()`).
+struct Signature<'m> {
+    arg_names: Vec<&'m Ident>,
+    params: Vec<TokenStream>,
+    output: Type,
+    returns: TokenStream,
+}
+
+impl<'m> Signature<'m> {
+    fn of(method: &'m Method) -> Self {
+        let output = output_type(method);
+        let returns = match method.output {
+            crate::model::Output::Unit => quote!(),
+            crate::model::Output::Value { .. } => quote!(-> #output),
+        };
+        Self {
+            arg_names: method.args.iter().map(|arg| &arg.name).collect(),
+            params: method
+                .args
+                .iter()
+                .map(|arg| {
+                    let (name, ty) = (&arg.name, &arg.ty);
+                    quote!(#name: #ty)
+                })
+                .collect(),
+            output,
+            returns,
+        }
+    }
+}
+
 fn route(method: &Method, rt: &Path) -> TokenStream {
     match &method.output {
         crate::model::Output::Value { error: Some(error), .. } => quote! {
