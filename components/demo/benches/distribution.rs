@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use hatch_components::remote::{AgentProcess, Host, Key, RoundRobin, relocate, replicate, run_if_agent};
 use hatch_components::{Composition, Slot};
-use hatch_demo::component::{BlobComponent, MemoryBlob, PrimesComponent};
+use hatch_demo::component::MemoryBlob;
 use hatch_demo::load::Load;
+use hatch_demo::primes::Primes;
 use hatch_demo::store::Blob;
 use hdrhistogram::Histogram;
 
@@ -51,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("{:<44} {:>10} {:>10} {:>6}", "relocation", "p50 ms", "p99 ms", "n");
     let primes: Composition = "{TrialDivision|}".parse()?;
-    let slot: Slot<dyn PrimesComponent> = Slot::new(catalog.build(&primes)?);
+    let slot: Slot<dyn Primes> = Slot::new(catalog.build(&primes)?);
     let (mut there, mut back) = (histogram(), histogram());
     for _ in 0..iters {
         let t = Instant::now();
@@ -68,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blob: Composition = "{MemoryBlob|}".parse()?;
     let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let expected = MemoryBlob(bytes.clone()).checksum(SEED);
-    let slot: Slot<dyn BlobComponent> = Slot::new(Box::new(MemoryBlob(bytes)));
+    let slot: Slot<dyn Blob> = Slot::new(Box::new(MemoryBlob(bytes)));
     let (mut there, mut back) = (histogram(), histogram());
     for _ in 0..iters {
         let t = Instant::now();
@@ -84,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     row("1 MiB state: back", &back);
 
     println!("\n{:<44} {:>10} {:>10} {:>10}", "Primes::count, 4 threads", "calls/s", "p50 µs", "p99 µs");
-    let slot: Slot<dyn PrimesComponent> = Slot::new(catalog.build(&primes)?);
+    let slot: Slot<dyn Primes> = Slot::new(catalog.build(&primes)?);
     for replicas in [0usize, 1, 2, 4] {
         let placed = match replicas {
             0 => None,
@@ -113,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..iters.min(20) {
         let mut agent = AgentProcess::spawn_self(&[], "127.0.0.1:0", &key)?;
         let host = Arc::new(Host::connect(agent.addr(), &key)?);
-        let slot: Slot<dyn PrimesComponent> = Slot::new(catalog.build(&primes)?);
+        let slot: Slot<dyn Primes> = Slot::new(catalog.build(&primes)?);
         let relocation = relocate(&slot, &catalog, &host, &primes)?;
         let load = Load::start(&slot, 2, 1);
         while load.calls() < 20 {

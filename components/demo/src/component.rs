@@ -1,5 +1,5 @@
-//! `Primes` as a component interface: [`PrimesComponent`], the glue that makes it
-//! [`Remotable`], and two local variants.
+//! The glue that makes `Primes` and `Blob` component interfaces ([`Interface`],
+//! [`Remotable`]), and their local variants.
 
 use std::sync::Arc;
 
@@ -9,17 +9,11 @@ use hatch_components::{Component, Interface, Registry, Remotable, StateError, St
 use crate::primes::{Primes, PrimesProxy, PrimesServer, primes_wire};
 use crate::store::{Blob, BlobProxy, BlobServer, blob_wire};
 
-/// The component interface: `Primes` plus [`Component`]. Every `Primes` that is a
-/// `Component` is one.
-pub trait PrimesComponent: Primes + Component {}
-impl<T: Primes + Component> PrimesComponent for T {}
-impl Interface for dyn PrimesComponent {
+impl Interface for dyn Primes {
     const NAME: &'static str = "Primes";
 }
 
-impl Component for PrimesProxy {}
-
-impl Remotable for dyn PrimesComponent {
+impl Remotable for dyn Primes {
     const FINGERPRINT: u64 = primes_wire::FINGERPRINT;
 
     fn serve(implementation: Arc<Self>) -> Arc<dyn Service> {
@@ -69,16 +63,11 @@ impl Primes for SixK {
     }
 }
 
-/// [`Blob`] as a component interface.
-pub trait BlobComponent: Blob + Component {}
-impl<T: Blob + Component> BlobComponent for T {}
-impl Interface for dyn BlobComponent {
+impl Interface for dyn Blob {
     const NAME: &'static str = "Blob";
 }
 
-impl Component for BlobProxy {}
-
-impl Remotable for dyn BlobComponent {
+impl Remotable for dyn Blob {
     const FINGERPRINT: u64 = blob_wire::FINGERPRINT;
 
     fn serve(implementation: Arc<Self>) -> Arc<dyn Service> {
@@ -131,13 +120,7 @@ impl StateTransfer for MemoryBlob {
 
 /// Registers both variants of `Primes` and the `MemoryBlob` variant of `Blob`.
 pub fn register(registry: &mut Registry) {
-    registry
-        .variant::<dyn BlobComponent>("MemoryBlob")
-        .build(|_| Box::new(MemoryBlob::default()))
-        .expect("valid, unique name");
-    registry
-        .variant::<dyn PrimesComponent>("TrialDivision")
-        .build(|_| Box::new(TrialDivision))
-        .expect("valid, unique name");
-    registry.variant::<dyn PrimesComponent>("SixK").build(|_| Box::new(SixK)).expect("valid, unique name");
+    registry.variant::<dyn Blob>("MemoryBlob").build(|_| Box::new(MemoryBlob::default())).expect("valid, unique name");
+    registry.variant::<dyn Primes>("TrialDivision").build(|_| Box::new(TrialDivision)).expect("valid, unique name");
+    registry.variant::<dyn Primes>("SixK").build(|_| Box::new(SixK)).expect("valid, unique name");
 }

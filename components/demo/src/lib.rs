@@ -14,5 +14,5 @@ use hatch_components::{Catalog, Registry};
 pub fn catalog() -> Catalog {
     let mut registry = Registry::new();
     component::register(&mut registry);
-    Catalog::new(registry).remotable::<dyn component::PrimesComponent>().remotable::<dyn component::BlobComponent>()
+    Catalog::new(registry).remotable::<dyn primes::Primes>().remotable::<dyn store::Blob>()
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hatch_components::Slot;
 use hdrhistogram::Histogram;
 
-use crate::component::{PrimesComponent, TrialDivision};
+use crate::component::TrialDivision;
 use crate::primes::Primes;
 
 /// Numbers counted per call: about 100 µs of trial division per call near 10⁹.
@@ -52,7 +52,7 @@ pub struct Load {
 
 impl Load {
     /// Starts `workers` threads calling `slot`, recording into phase 0 of `phases`.
-    pub fn start(slot: &Slot<dyn PrimesComponent>, workers: usize, phases: usize) -> Load {
+    pub fn start(slot: &Slot<dyn Primes>, workers: usize, phases: usize) -> Load {
         let expected: Arc<Vec<u64>> =
             Arc::new((0..RANGES).map(|r| TrialDivision.count(range(r).0, range(r).1)).collect());
         let phase = Arc::new(AtomicUsize::new(0));

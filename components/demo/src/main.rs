@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use hatch_components::remote::{AgentProcess, Host, Key, Placed, RoundRobin, Site, relocate, replicate, run_if_agent};
 use hatch_components::{Composition, Slot};
-use hatch_demo::component::PrimesComponent;
 use hatch_demo::load::{Load, PhaseStats};
+use hatch_demo::primes::Primes;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hosts = [Arc::new(Host::connect(first.addr(), &key)?), Arc::new(Host::connect(second.addr(), &key)?)];
 
     let composition: Composition = "{TrialDivision|}".parse()?;
-    let slot: Slot<dyn PrimesComponent> = Slot::new(catalog.build::<dyn PrimesComponent>(&composition)?);
+    let slot: Slot<dyn Primes> = Slot::new(catalog.build::<dyn Primes>(&composition)?);
     let names = [
         "local",
         "relocated to agent 1",

@@ -1,13 +1,10 @@
 //! The `Primes` interface (Hatch paper §6.1) and its generated proxies. Only the
-//! trait lives here: hatch-proxygen reads this file, and rejects traits with other
-//! supertraits than `Send + Sync` (see [`component`](crate::component)).
+//! trait lives here: hatch-proxygen reads this file.
 
 /// Prime number queries: integers in, integers out, compute time growing with the input.
-///
-/// hatch-proxygen accepts only `Send + Sync` as supertraits, so the component
-/// interface is [`PrimesComponent`](crate::component::PrimesComponent), which extends this trait with
-/// [`Component`](hatch_components::Component).
-pub trait Primes: Send + Sync {
+/// A [`Component`](hatch_components::Component), so it can sit in a slot; the
+/// generated proxy implements `Component` too.
+pub trait Primes: hatch::components::Component {
     /// Whether `n` is prime.
     fn is_prime(&self, n: u64) -> bool;
 

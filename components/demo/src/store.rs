@@ -1,10 +1,8 @@
 //! A stateful interface for the benchmarks: a blob of bytes whose state moves
-//! with the component. Only the trait lives here, for hatch-proxygen. (`checksum`
-//! takes a seed because proxygen's dispatcher for a trait whose methods all take no
-//! arguments has an unused `payload` variable.)
+//! with the component. Only the trait lives here, for hatch-proxygen.
 
 /// A stored blob.
-pub trait Blob: Send + Sync {
+pub trait Blob: hatch::components::Component {
     /// Its length in bytes.
     fn size(&self) -> u64;
 

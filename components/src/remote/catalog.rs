@@ -22,18 +22,15 @@ use crate::wire::Instance;
 ///
 /// # Examples
 ///
-/// With proxygen output for a trait `Primes` (which must be `Send + Sync`, not
-/// `Component`), the component interface extends it:
+/// With proxygen output for `pub trait Primes: hatch::components::Component { … }`
+/// (proxygen then implements `Component` for `PrimesProxy` too; see `components/demo`):
 ///
 /// ```ignore
-/// pub trait PrimesComponent: Primes + Component {}
-/// impl<T: Primes + Component> PrimesComponent for T {}
-/// impl Interface for dyn PrimesComponent { const NAME: &'static str = "Primes"; }
-/// impl Component for PrimesProxy {}
-/// impl Remotable for dyn PrimesComponent {
+/// impl Interface for dyn Primes { const NAME: &'static str = "Primes"; }
+/// impl Remotable for dyn Primes {
 ///     const FINGERPRINT: u64 = primes_wire::FINGERPRINT;
 ///     fn serve(implementation: Arc<Self>) -> Arc<dyn Service> {
-///         Arc::new(PrimesServer::new(implementation)) // upcast to Arc<dyn Primes>
+///         Arc::new(PrimesServer::new(implementation))
 ///     }
 ///     fn proxy(channel: Arc<dyn Channel>) -> Box<Self> {
 ///         Box::new(PrimesProxy::new(channel))
