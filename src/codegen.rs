@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 pub use bytes::Bytes;
+pub use hatch_transport::conversation::{CONTINUE, Callback, Conversations, OnCallback, OnCallbackSend, Reverse};
 pub use hatch_transport::{
     AsyncChannel, Channel, Config, ErrorCode, FrameError, MethodId, RemoteError, Service, ServiceError,
 };
@@ -293,6 +294,13 @@ impl FailureHandler for RetryUntil {
     }
 }
 
+/// The failure handler of reverse proxies (the callee's view of a caller's `&dyn` argument):
+/// panic at once. The caller's object is only reachable while the conversation lasts, so there is
+/// nothing to wait for; the panic ends the callee's call with an internal error.
+pub fn give_up() -> Arc<dyn FailureHandler> {
+    Arc::new(|_: &Failure<'_>| Recovery::Panic)
+}
+
 /// Asks `handler` about `failure`: returns how long to wait before the next attempt, or panics.
 pub fn recover(handler: &dyn FailureHandler, failure: &Failure<'_>) -> Duration {
     match handler.on_failure(failure) {
@@ -369,6 +377,34 @@ impl<T: ?Sized> ProxyCore<T> {
         decode: fn(&[u8]) -> Result<R, RemoteError>,
         route: fn(RemoteError) -> Result<R, RemoteError>,
     ) -> Outcome<R, T> {
+        self.attempt(name, |channel, deadline| channel.call(method, request, deadline), decode, route)
+    }
+
+    /// [`ProxyCore::call`] for a method with interface arguments: a conversation whose callbacks
+    /// `on_callback` answers on this thread. A retried call starts its conversation again, so
+    /// callbacks made during a failed attempt run again.
+    pub fn converse<R>(
+        &self,
+        method: MethodId,
+        name: &'static str,
+        request: &[u8],
+        on_callback: &mut OnCallback<'_>,
+        decode: fn(&[u8]) -> Result<R, RemoteError>,
+        route: fn(RemoteError) -> Result<R, RemoteError>,
+    ) -> Outcome<R, T> {
+        let send = |channel: &dyn Channel, deadline| channel.converse(method, request, deadline, &mut *on_callback);
+        self.attempt(name, send, decode, route)
+    }
+
+    /// The attempts of one two-way call: `send` it to the current target until it succeeds, the
+    /// error is routed to the caller, or the handler gives up.
+    fn attempt<R>(
+        &self,
+        name: &'static str,
+        mut send: impl FnMut(&dyn Channel, Option<Instant>) -> Result<Bytes, RemoteError>,
+        decode: fn(&[u8]) -> Result<R, RemoteError>,
+        route: fn(RemoteError) -> Result<R, RemoteError>,
+    ) -> Outcome<R, T> {
         let mut failures = None;
         loop {
             // A guard, not an `Arc` clone: concurrent callers do not contend on a reference count.
@@ -378,7 +414,7 @@ impl<T: ?Sized> ProxyCore<T> {
                 Target::Local(local) => return Outcome::Local(local.clone()),
             };
             let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
-            let error = match channel.call(method, request, deadline).and_then(|reply| decode(&reply)) {
+            let error = match send(&**channel, deadline).and_then(|reply| decode(&reply)) {
                 Ok(reply) => return Outcome::Reply(reply),
                 Err(error) => error,
             };
@@ -468,6 +504,42 @@ impl<C: AsyncChannel> AsyncCore<C> {
         loop {
             let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
             let error = match self.channel.call(method, request, deadline).await.and_then(|reply| decode(&reply)) {
+                Ok(reply) => return reply,
+                Err(error) => error,
+            };
+            let error = match route(error) {
+                Ok(reply) => return reply,
+                Err(error) => error,
+            };
+            let wait = self.recover(name, &error, &mut failures);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Async counterpart of [`ProxyCore::converse`].
+    pub async fn converse<R>(
+        &self,
+        method: MethodId,
+        name: &'static str,
+        request: &[u8],
+        on_callback: &mut OnCallbackSend<'_>,
+        decode: fn(&[u8]) -> Result<R, RemoteError>,
+        route: fn(RemoteError) -> Result<R, RemoteError>,
+    ) -> R {
+        let mut failures = None;
+        loop {
+            let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+            let sent = hatch_transport::conversation::converse_async(
+                &self.channel,
+                method,
+                request,
+                deadline,
+                &mut *on_callback,
+            )
+            .await;
+            let error = match sent.and_then(|reply| decode(&reply)) {
                 Ok(reply) => return reply,
                 Err(error) => error,
             };

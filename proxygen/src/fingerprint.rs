@@ -15,6 +15,10 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// The method id reserved for a conversation's continuation (`hatch_transport::conversation::CONTINUE`);
+/// an interface method whose id equals it is refused.
+pub const CONTINUE_METHOD_ID: u32 = 0xFFFF_FFFF;
+
 /// The wire id of `trait_name::method`.
 pub fn method_id(trait_name: &str, method: &str) -> u32 {
     fnv1a32(format!("{trait_name}::{method}").as_bytes())
@@ -34,6 +38,7 @@ pub fn signature_text(trait_name: &str, methods: &[Method]) -> String {
                     let by = match arg.kind {
                         ArgKind::Owned => "",
                         ArgKind::BorrowedInPlace | ArgKind::BorrowedCopy { .. } => "ref ",
+                        ArgKind::Interface { .. } => "callback ",
                     };
                     format!("{by}{}", normalise(&arg.ty))
                 })

@@ -63,6 +63,15 @@ pub enum ArgKind {
         /// The referenced type.
         pointee: Box<Type>,
     },
+    /// `&dyn OtherInterface`: not sent. The callee gets a reverse proxy (`OtherInterfaceProxy`)
+    /// whose calls travel back to the caller's object while the call lasts, as a conversation
+    /// (`hatch_transport::conversation`). `slot` numbers the method's interface arguments.
+    Interface {
+        /// The interface trait, as written (e.g. `Socket` or `net::Socket`).
+        path: syn::Path,
+        /// 0 for the method's first interface argument, 1 for the next, …
+        slot: u8,
+    },
 }
 
 /// A method's return type.
@@ -90,8 +99,18 @@ pub enum CallMode {
 }
 
 impl Method {
-    /// True when some argument borrows, so the argument struct needs a lifetime.
+    /// True when some argument travels borrowed, so the argument struct needs a lifetime.
     pub fn borrows(&self) -> bool {
-        self.args.iter().any(|arg| !matches!(arg.kind, ArgKind::Owned))
+        self.args.iter().any(|arg| matches!(arg.kind, ArgKind::BorrowedInPlace | ArgKind::BorrowedCopy { .. }))
+    }
+
+    /// The arguments that travel (all but interface arguments), in order.
+    pub fn sent_args(&self) -> impl Iterator<Item = &Arg> {
+        self.args.iter().filter(|arg| !matches!(arg.kind, ArgKind::Interface { .. }))
+    }
+
+    /// True when some argument is an interface, so a call is a conversation with callbacks.
+    pub fn converses(&self) -> bool {
+        self.args.iter().any(|arg| matches!(arg.kind, ArgKind::Interface { .. }))
     }
 }

@@ -11,7 +11,7 @@ use syn::{Attribute, FnArg, Item, ItemTrait, Pat, TraitItem, TraitItemFn, TypePa
 
 use crate::error::{Diagnostic, Error};
 use crate::fingerprint;
-use crate::model::{Arg, CallMode, Method, Output, Service};
+use crate::model::{Arg, ArgKind, CallMode, Method, Output, Service};
 use crate::types;
 
 /// Prefix of the generated code's local variables; user argument names may not start with it.
@@ -230,6 +230,17 @@ impl TraitParser<'_> {
                 );
             }
             match types::classify_arg(&typed.ty) {
+                Ok(ArgKind::Interface { path, .. }) => {
+                    let slots = args.iter().filter(|arg: &&Arg| matches!(arg.kind, ArgKind::Interface { .. })).count();
+                    match u8::try_from(slots) {
+                        Ok(slot) => args.push(Arg {
+                            name: arg_name,
+                            ty: (*typed.ty).clone(),
+                            kind: ArgKind::Interface { path, slot },
+                        }),
+                        Err(_) => self.report(typed.ty.span(), Some(name), "at most 256 interface arguments"),
+                    }
+                }
                 Ok(kind) => args.push(Arg { name: arg_name, ty: (*typed.ty).clone(), kind }),
                 Err(reason) => self.report(typed.ty.span(), Some(name), format!("argument `{arg_name}`: {reason}")),
             }
@@ -242,7 +253,10 @@ impl TraitParser<'_> {
             }
         };
         let sync = function.attrs.iter().find(|attr| is_sync_attr(attr));
+        let converses = args.iter().any(|arg| matches!(arg.kind, ArgKind::Interface { .. }));
         let mode = match (&output, sync) {
+            // The caller's object must stay reachable until the callee is done with it.
+            (Output::Unit, None) if converses => CallMode::TwoWay,
             (Output::Unit, None) => CallMode::OneWay,
             (Output::Unit, Some(_)) => CallMode::TwoWay,
             (Output::Value { .. }, None) => CallMode::TwoWay,
@@ -255,17 +269,18 @@ impl TraitParser<'_> {
                 CallMode::TwoWay
             }
         };
+        let id = fingerprint::method_id(&self.trait_name, &name.to_string());
+        if id == fingerprint::CONTINUE_METHOD_ID {
+            self.report(
+                name.span(),
+                Some(name),
+                format!("its method id {id:#010x} is reserved for conversations (callbacks); rename the method"),
+            );
+        }
         if self.diagnostics.len() > before {
             return None;
         }
-        Some(Method {
-            name: name.clone(),
-            docs: docs(&function.attrs),
-            args,
-            output,
-            mode,
-            id: fingerprint::method_id(&self.trait_name, &name.to_string()),
-        })
+        Some(Method { name: name.clone(), docs: docs(&function.attrs), args, output, mode, id })
     }
 }
 

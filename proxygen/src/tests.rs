@@ -70,7 +70,7 @@ fn borrowed_arguments_are_boxed_inline_and_lent_on_the_server() {
         out.contains("# [rkyv (with = :: hatch :: codegen :: rkyv :: with :: InlineAsBox)] pub key : & 'a str"),
         "{out}"
     );
-    assert!(out.contains("self . inner . lookup (& args . key , < :: std :: boxed :: Box < Point > as :: std :: convert :: AsRef < Point >> :: as_ref (& :: hatch :: codegen :: field :: < :: std :: boxed :: Box < Point >> (& args . point) ? ,)"), "{out}");
+    assert!(out.contains("inner . lookup (& args . key , < :: std :: boxed :: Box < Point > as :: std :: convert :: AsRef < Point >> :: as_ref (& :: hatch :: codegen :: field :: < :: std :: boxed :: Box < Point >> (& args . point) ? ,)"), "{out}");
     assert!(out.contains(":: hatch :: codegen :: field :: < u64 > (& args . n) ?"), "{out}");
 }
 
@@ -294,4 +294,52 @@ fn a_service_whose_methods_take_no_arguments_does_not_leave_the_payload_unused()
     assert!(out.contains("let _ = payload ;"), "{out}");
     let with_args = tokens("pub trait Clock: Send + Sync { fn set(&self, t: u64); }", "::hatch::codegen");
     assert!(!with_args.contains("let _ = payload ;"));
+}
+
+const HANDLER: &str = r#"
+pub trait Handler: Send + Sync {
+    fn handle(&self, socket: &dyn net::Socket, chunk: u32) -> u64;
+    fn close(&self, socket: &dyn Socket);
+    fn relay(&self, from: &dyn Socket, to: &(dyn Socket + Send)) -> u64;
+}
+"#;
+
+#[test]
+fn interface_arguments_stay_home_and_become_callback_slots() {
+    let out = tokens(HANDLER, "::hatch::codegen");
+    // Not sent: the argument struct holds the data arguments only.
+    assert!(out.contains("pub struct HandleArgs { pub chunk : u32 , }"), "{out}");
+    assert!(out.contains("pub struct CloseArgs { }"), "{out}");
+    // The proxy converses, answering each slot with the interface's own dispatcher.
+    assert!(out.contains(". converse (handler_wire :: HANDLE , \"handle\""), "{out}");
+    assert!(out.contains("0u8 => net :: SocketServer :: dispatch_to (socket , hatch_callback . method"), "{out}");
+    assert!(out.contains("1u8 => SocketServer :: dispatch_to (to ,"), "{out}");
+    // A `()` method with an interface argument waits for its reply.
+    assert!(out.contains(". converse (handler_wire :: CLOSE"), "{out}");
+    assert!(!out.contains(". send (handler_wire :: CLOSE"), "{out}");
+    // The server runs it as a conversation with a reverse proxy that gives up at once.
+    assert!(out.contains("self . conversations . start (reply"), "{out}");
+    assert!(
+        out.contains(
+            "let hatch_reverse_socket = net :: SocketProxy :: new (hatch_reverse . channel (0u8)) . with_failure_handler (:: hatch :: codegen :: give_up ())"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(":: hatch :: codegen :: CONTINUE => self . conversations . resume (payload , reply)"),
+        "{out}"
+    );
+    // Called back on a borrowed implementation, a conversational method is refused.
+    assert!(out.contains("handler_wire :: HANDLE => Err (:: hatch :: codegen :: ServiceError :: bad_request"), "{out}");
+}
+
+#[test]
+fn interface_arguments_change_the_fingerprint_and_bad_forms_are_refused() {
+    let data = fingerprint_of("pub trait H: Send + Sync { fn f(&self, s: &Socket) -> u64; }");
+    let interface = fingerprint_of("pub trait H: Send + Sync { fn f(&self, s: &dyn Socket) -> u64; }");
+    assert_ne!(data, interface);
+    let err = error_of("pub trait H: Send + Sync { fn f(&self, s: &mut dyn Socket); }");
+    assert!(err.contains("`&mut` arguments are not supported"), "{err}");
+    let err = error_of("pub trait H: Send + Sync { fn f(&self, s: &dyn Socket<u8>); }");
+    assert!(err.contains("cannot be generic"), "{err}");
 }

@@ -23,6 +23,9 @@ pub fn classify_arg(ty: &Type) -> Result<ArgKind, String> {
         ));
     }
     let elem = ungroup(&reference.elem);
+    if let Type::TraitObject(object) = elem {
+        return interface(object).map(|path| ArgKind::Interface { path, slot: 0 });
+    }
     if is_path(elem, "str") || matches!(elem, Type::Slice(slice) if is_path(ungroup(&slice.elem), "u8")) {
         return Ok(ArgKind::BorrowedInPlace);
     }
@@ -31,6 +34,28 @@ pub fn classify_arg(ty: &Type) -> Result<ArgKind, String> {
         other => check_owned(other)?,
     }
     Ok(ArgKind::BorrowedCopy { pointee: Box::new(elem.clone()) })
+}
+
+/// The interface trait of `dyn Trait` (auto traits and lifetimes aside).
+fn interface(object: &syn::TypeTraitObject) -> Result<syn::Path, String> {
+    let mut traits = object.bounds.iter().filter_map(|bound| match bound {
+        syn::TypeParamBound::Trait(bound) if !["Send", "Sync"].iter().any(|name| bound.path.is_ident(name)) => {
+            Some(bound)
+        }
+        _ => None,
+    });
+    let (Some(bound), None) = (traits.next(), traits.next()) else {
+        return Err("an interface argument must name exactly one interface trait (`&dyn Socket`)".into());
+    };
+    if bound.lifetimes.is_some() || !matches!(bound.modifier, syn::TraitBoundModifier::None) {
+        return Err("an interface argument cannot have `for<…>` or `?` bounds".into());
+    }
+    if bound.path.segments.iter().any(|segment| !segment.arguments.is_none()) {
+        return Err("an interface argument's trait cannot be generic: a reverse proxy needs a concrete \
+                    interface"
+            .into());
+    }
+    Ok(bound.path.clone())
 }
 
 /// Classifies a return type.
@@ -189,6 +214,10 @@ mod tests {
         assert!(matches!(arg("&[u8]"), Ok(ArgKind::BorrowedInPlace)));
         assert!(matches!(arg("&Point"), Ok(ArgKind::BorrowedCopy { .. })));
         assert!(matches!(arg("&[u32]"), Ok(ArgKind::BorrowedCopy { .. })));
+        for interface in ["&dyn Socket", "&(dyn net::Socket + Send)", "&(dyn Socket + Sync + 'static)"] {
+            let Ok(ArgKind::Interface { path, .. }) = arg(interface) else { panic!("{interface}") };
+            assert_eq!(path.segments.last().unwrap().ident, "Socket", "{interface}");
+        }
     }
 
     #[test]
@@ -204,6 +233,11 @@ mod tests {
             ("fn(u8)", "function pointers"),
             ("*const u8", "raw pointers"),
             ("<T as X>::Y", "qualified paths"),
+            ("&mut dyn Socket", "`&mut` arguments are not supported"),
+            ("&dyn Send", "exactly one interface trait"),
+            ("&(dyn Socket + Other)", "exactly one interface trait"),
+            ("&dyn Socket<u8>", "cannot be generic"),
+            ("Box<dyn Socket>", "trait objects"),
         ] {
             let err = arg(src).unwrap_err();
             assert!(err.contains(why), "{src}: {err}");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::conversation::OnCallback;
 use crate::error::RemoteError;
 use crate::proto::MethodId;
 
@@ -25,6 +26,23 @@ pub trait Channel: Send + Sync {
     /// earlier one-way call known by then (a write error, a lost connection, or an error the
     /// server sent back).
     fn flush(&self) -> Result<(), RemoteError>;
+
+    /// Runs a conversational call (one whose callee calls back into the caller; see
+    /// [`conversation`](crate::conversation)): the call, each callback answered through
+    /// `on_callback` on this thread, and their continuations. Returns the final reply.
+    ///
+    /// The default sends every message with [`Channel::call`]. Channels that choose between
+    /// several endpoints (balancing, fail-over) override it so that a whole conversation goes to
+    /// one endpoint and is re-fired as a whole.
+    fn converse(
+        &self,
+        method: MethodId,
+        request: &[u8],
+        deadline: Option<Instant>,
+        on_callback: &mut OnCallback<'_>,
+    ) -> Result<Bytes, RemoteError> {
+        crate::conversation::converse(self, method, request, deadline, on_callback)
+    }
 }
 
 impl<C: Channel + ?Sized> Channel for Arc<C> {
@@ -38,6 +56,16 @@ impl<C: Channel + ?Sized> Channel for Arc<C> {
 
     fn flush(&self) -> Result<(), RemoteError> {
         (**self).flush()
+    }
+
+    fn converse(
+        &self,
+        method: MethodId,
+        request: &[u8],
+        deadline: Option<Instant>,
+        on_callback: &mut OnCallback<'_>,
+    ) -> Result<Bytes, RemoteError> {
+        (**self).converse(method, request, deadline, on_callback)
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod loopback;
 pub mod proto;

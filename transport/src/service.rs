@@ -68,7 +68,8 @@ pub fn dispatch(conn: &mut ServerConnection, service: &dyn Service, request: Req
     });
 }
 
-fn guarded(call: impl FnOnce() -> Result<(), ServiceError>) -> Result<(), ServiceError> {
+/// Runs `call`, turning a panic into an [`ErrorCode::Internal`] error.
+pub(crate) fn guarded<T>(call: impl FnOnce() -> Result<T, ServiceError>) -> Result<T, ServiceError> {
     match catch_unwind(AssertUnwindSafe(call)) {
         Ok(result) => result,
         Err(panic) => {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use hatch_transport::conversation::OnCallback;
 use hatch_transport::{Channel, MethodId, RemoteError};
 use parking_lot::Mutex;
 
@@ -157,7 +158,7 @@ impl BalancedChannel {
     /// writer lock; answers with the first reply (the replicas agree).
     fn write_all<R>(
         &self,
-        send: impl Fn(&dyn Channel) -> Result<R, RemoteError>,
+        mut send: impl FnMut(&dyn Channel) -> Result<R, RemoteError>,
         lock: &Mutex<()>,
     ) -> Result<R, RemoteError> {
         let _writer = lock.lock();
@@ -195,7 +196,7 @@ impl BalancedChannel {
         &self,
         method: MethodId,
         request: &[u8],
-        send: impl Fn(&dyn Channel) -> Result<R, RemoteError>,
+        mut send: impl FnMut(&dyn Channel) -> Result<R, RemoteError>,
     ) -> Result<R, RemoteError> {
         if let Some((manager, lock)) = &self.writes
             && manager.is_write(method)
@@ -229,6 +230,19 @@ impl Channel for BalancedChannel {
 
     fn send_one_way(&self, method: MethodId, request: &[u8]) -> Result<(), RemoteError> {
         self.route(method, request, |channel| channel.send_one_way(method, request))
+    }
+
+    /// A whole conversation goes to the replica the balancer picks (a replica that fails
+    /// re-fires it on another, callbacks included). A state manager's write goes to every
+    /// replica, and its callbacks run once per replica.
+    fn converse(
+        &self,
+        method: MethodId,
+        request: &[u8],
+        deadline: Option<Instant>,
+        on_callback: &mut OnCallback<'_>,
+    ) -> Result<Bytes, RemoteError> {
+        self.route(method, request, |channel| channel.converse(method, request, deadline, &mut *on_callback))
     }
 
     fn flush(&self) -> Result<(), RemoteError> {

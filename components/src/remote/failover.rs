@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use hatch_transport::conversation::OnCallback;
 use hatch_transport::{Channel, MethodId, RemoteError, Service};
 use parking_lot::Mutex;
 use rkyv::util::AlignedVec;
@@ -118,39 +119,46 @@ impl FailoverChannel {
     }
 }
 
-impl Channel for FailoverChannel {
-    fn call(&self, method: MethodId, request: &[u8], deadline: Option<Instant>) -> Result<Bytes, RemoteError> {
+impl FailoverChannel {
+    /// Sends with `send` to the remote instance, or to the local one once the remote has failed;
+    /// a send that fails because the remote is lost is re-fired locally.
+    fn send<R>(&self, mut send: impl FnMut(&dyn Channel) -> Result<R, RemoteError>) -> Result<R, RemoteError> {
         if !self.has_failed() {
-            match self.remote.call(method, request, deadline) {
+            match send(&*self.remote) {
                 Err(error) if instance_lost(&error) => {
                     let Some(local) = self.fail_over(&error) else { return Err(error) };
                     self.refired.fetch_add(1, Ordering::Relaxed);
-                    return local.call(method, request, deadline);
+                    return send(&**local);
                 }
                 other => return other,
             }
         }
         match self.local() {
-            Some(local) => local.call(method, request, deadline),
+            Some(local) => send(&**local),
             None => Err(RemoteError::ConnectionClosed("remote instance failed and no local fallback".into())),
         }
     }
+}
+
+impl Channel for FailoverChannel {
+    fn call(&self, method: MethodId, request: &[u8], deadline: Option<Instant>) -> Result<Bytes, RemoteError> {
+        self.send(|channel| channel.call(method, request, deadline))
+    }
 
     fn send_one_way(&self, method: MethodId, request: &[u8]) -> Result<(), RemoteError> {
-        if !self.has_failed() {
-            match self.remote.send_one_way(method, request) {
-                Err(error) if instance_lost(&error) => {
-                    let Some(local) = self.fail_over(&error) else { return Err(error) };
-                    self.refired.fetch_add(1, Ordering::Relaxed);
-                    return local.send_one_way(method, request);
-                }
-                other => return other,
-            }
-        }
-        match self.local() {
-            Some(local) => local.send_one_way(method, request),
-            None => Err(RemoteError::ConnectionClosed("remote instance failed and no local fallback".into())),
-        }
+        self.send(|channel| channel.send_one_way(method, request))
+    }
+
+    /// A conversation is re-fired as a whole: its callbacks made before the remote failed run
+    /// again on the local instance's behalf.
+    fn converse(
+        &self,
+        method: MethodId,
+        request: &[u8],
+        deadline: Option<Instant>,
+        on_callback: &mut OnCallback<'_>,
+    ) -> Result<Bytes, RemoteError> {
+        self.send(|channel| channel.converse(method, request, deadline, &mut *on_callback))
     }
 
     fn flush(&self) -> Result<(), RemoteError> {

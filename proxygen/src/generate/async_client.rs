@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Names, Signature, doc, docs, route};
+use super::{Names, Signature, callbacks, doc, docs, route};
 use crate::model::{CallMode, Method, Service};
 
 pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
@@ -72,16 +72,27 @@ fn async_method(method: &Method, names: &Names) -> TokenStream {
     let name_str = name.to_string();
     let id = Names::id(method);
     let args_struct = Names::args(method);
-    let Signature { arg_names, params, output, returns: signature_output } = Signature::of(method);
+    let Signature { sent_names, params, output, returns: signature_output, .. } = Signature::of(method);
     let method_docs = docs(&method.docs);
     let encode = quote! {
-        let hatch_request = #rt::encode(&#wire::#args_struct { #(#arg_names),* });
+        let hatch_request = #rt::encode(&#wire::#args_struct { #(#sent_names),* });
     };
     let body = match method.mode {
         CallMode::OneWay => quote! {
             #encode
             self.core.send(#wire::#id, #name_str, &hatch_request).await
         },
+        CallMode::TwoWay if method.converses() => {
+            let route = route(method, rt);
+            let callbacks = callbacks(method, rt);
+            quote! {
+                #encode
+                let mut hatch_callbacks = #callbacks;
+                self.core
+                    .converse(#wire::#id, #name_str, &hatch_request, &mut hatch_callbacks, #rt::decode::<#output>, #route)
+                    .await
+            }
+        }
         CallMode::TwoWay => {
             let route = route(method, rt);
             quote! {

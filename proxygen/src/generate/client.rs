@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Names, Signature, doc, docs, route};
+use super::{Names, Signature, callbacks, doc, docs, route};
 use crate::model::{CallMode, Method, Service};
 
 pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
@@ -96,13 +96,13 @@ fn proxy_method(method: &Method, names: &Names) -> TokenStream {
     let name_str = name.to_string();
     let id = Names::id(method);
     let args_struct = Names::args(method);
-    let Signature { arg_names, params, output, returns: signature_output } = Signature::of(method);
+    let Signature { arg_names, sent_names, params, output, returns: signature_output } = Signature::of(method);
     let encode = quote! {
-        let hatch_args = #wire::#args_struct { #(#arg_names),* };
+        let hatch_args = #wire::#args_struct { #(#sent_names),* };
         let hatch_request = #rt::encode(&hatch_args);
     };
     let local = quote! {
-        let #wire::#args_struct { #(#arg_names),* } = hatch_args;
+        let #wire::#args_struct { #(#sent_names),* } = hatch_args;
         hatch_local.#name(#(#arg_names),*)
     };
     let body = match method.mode {
@@ -112,6 +112,23 @@ fn proxy_method(method: &Method, names: &Names) -> TokenStream {
                 #local
             }
         },
+        CallMode::TwoWay if method.converses() => {
+            let route = route(method, rt);
+            let callbacks = callbacks(method, rt);
+            quote! {
+                #encode
+                let mut hatch_callbacks = #callbacks;
+                let hatch_outcome = self.core.converse(
+                    #wire::#id, #name_str, &hatch_request, &mut hatch_callbacks, #rt::decode::<#output>, #route,
+                );
+                match hatch_outcome {
+                    #rt::Outcome::Reply(hatch_reply) => hatch_reply,
+                    #rt::Outcome::Local(hatch_local) => {
+                        #local
+                    }
+                }
+            }
+        }
         CallMode::TwoWay => {
             let route = route(method, rt);
             quote! {

@@ -13,7 +13,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use syn::{Attribute, Path, Type};
 
-use crate::model::{Method, Service};
+use crate::model::{ArgKind, Method, Service};
 
 /// What to generate, and where the runtime lives.
 #[derive(Clone, Debug)]
@@ -122,6 +122,8 @@ fn output_type(method: &Method) -> Type {
 /// the reply type, and the `-> T` of the signature (empty for `()`).
 struct Signature<'m> {
     arg_names: Vec<&'m Ident>,
+    /// The names of the arguments that travel (all but interface arguments).
+    sent_names: Vec<&'m Ident>,
     params: Vec<TokenStream>,
     output: Type,
     returns: TokenStream,
@@ -136,6 +138,7 @@ impl<'m> Signature<'m> {
         };
         Self {
             arg_names: method.args.iter().map(|arg| &arg.name).collect(),
+            sent_names: method.sent_args().map(|arg| &arg.name).collect(),
             params: method
                 .args
                 .iter()
@@ -148,6 +151,36 @@ impl<'m> Signature<'m> {
             returns,
         }
     }
+}
+
+/// The closure a conversational call runs callbacks with: slot `i` dispatches to the caller's
+/// `i`-th interface argument through its interface's `<Trait>Server::dispatch_to`.
+fn callbacks(method: &Method, rt: &Path) -> TokenStream {
+    let arms = method.args.iter().filter_map(|arg| match &arg.kind {
+        ArgKind::Interface { path, slot } => {
+            let (name, server) = (&arg.name, sibling(path, "Server"));
+            Some(quote! {
+                #slot => #server::dispatch_to(#name, hatch_callback.method, hatch_callback.payload, hatch_out),
+            })
+        }
+        _ => None,
+    });
+    quote! {
+        |hatch_callback: #rt::Callback<'_>, hatch_out: &mut ::std::vec::Vec<u8>| match hatch_callback.slot {
+            #(#arms)*
+            _ => ::std::result::Result::Err(#rt::ServiceError::bad_request("no interface argument in this slot")),
+        }
+    }
+}
+
+/// The path of a generated item next to the trait at `path`: `net::Socket` + `Proxy` gives
+/// `net::SocketProxy`.
+fn sibling(path: &Path, suffix: &str) -> Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!("{}{}", last.ident, suffix);
+    }
+    path
 }
 
 fn route(method: &Method, rt: &Path) -> TokenStream {

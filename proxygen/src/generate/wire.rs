@@ -63,13 +63,15 @@ fn args_struct(trait_name: &syn::Ident, method: &Method, rt: &syn::Path) -> Toke
     let name = Names::args(method);
     let text = doc(&format!("Arguments of [`{trait_name}::{0}`].", method.name));
     let lifetime = method.borrows().then(|| quote!(<'a>));
-    let fields = method.args.iter().map(|arg| {
+    let fields = method.sent_args().map(|arg| {
         let field = &arg.name;
         match arg.kind {
             ArgKind::Owned => {
                 let ty = in_child_module(&arg.ty);
                 quote!(pub #field: #ty,)
             }
+            // Not sent: the callee gets a reverse proxy instead.
+            ArgKind::Interface { .. } => quote!(),
             ArgKind::BorrowedInPlace | ArgKind::BorrowedCopy { .. } => {
                 let elem = in_child_module(referent(&arg.ty));
                 quote! {

@@ -661,12 +661,13 @@ impl KeyValueServer {
     pub fn new(inner: ::std::sync::Arc<dyn KeyValue>) -> Self {
         Self { inner }
     }
-}
-impl ::hatch::codegen::Service for KeyValueServer {
-    fn call(
-        &self,
+    /// Answers one call on a borrowed implementation: what a caller runs when a callee calls back
+    /// into the `&dyn KeyValue` it was given. Methods that themselves take interface arguments
+    /// cannot be called back this way and get a `BadRequest` error.
+    pub fn dispatch_to(
+        inner: &dyn KeyValue,
         method: ::hatch::codegen::MethodId,
-        payload: &::hatch::codegen::Bytes,
+        payload: &[u8],
         reply: &mut ::std::vec::Vec<u8>,
     ) -> ::std::result::Result<(), ::hatch::codegen::ServiceError> {
         match method {
@@ -674,13 +675,13 @@ impl ::hatch::codegen::Service for KeyValueServer {
                 let args = ::hatch::codegen::access::<
                     key_value_wire::ArchivedGetArgs<'_>,
                 >(payload)?;
-                ::hatch::codegen::reply(&self.inner.get(&args.key), reply)
+                ::hatch::codegen::reply(&inner.get(&args.key), reply)
             }
             key_value_wire::PUT => {
                 let args = ::hatch::codegen::access::<
                     key_value_wire::ArchivedPutArgs,
                 >(payload)?;
-                self.inner
+                inner
                     .put(
                         ::hatch::codegen::field::<String>(&args.key)?,
                         ::hatch::codegen::field::<Vec<u8>>(&args.value)?,
@@ -688,7 +689,7 @@ impl ::hatch::codegen::Service for KeyValueServer {
                 Ok(())
             }
             key_value_wire::CLEAR => {
-                self.inner.clear();
+                inner.clear();
                 Ok(())
             }
             key_value_wire::PUT_ALL => {
@@ -696,8 +697,7 @@ impl ::hatch::codegen::Service for KeyValueServer {
                     key_value_wire::ArchivedPutAllArgs,
                 >(payload)?;
                 ::hatch::codegen::reply(
-                    &self
-                        .inner
+                    &inner
                         .put_all(
                             ::hatch::codegen::field::<
                                 BTreeMap<String, Vec<u8>>,
@@ -710,21 +710,20 @@ impl ::hatch::codegen::Service for KeyValueServer {
                 let args = ::hatch::codegen::access::<
                     key_value_wire::ArchivedValidateArgs<'_>,
                 >(payload)?;
-                ::hatch::codegen::reply(&self.inner.validate(&args.key), reply)
+                ::hatch::codegen::reply(&inner.validate(&args.key), reply)
             }
             key_value_wire::CHECKSUM => {
                 let args = ::hatch::codegen::access::<
                     key_value_wire::ArchivedChecksumArgs<'_>,
                 >(payload)?;
-                ::hatch::codegen::reply(&self.inner.checksum(&args.data), reply)
+                ::hatch::codegen::reply(&inner.checksum(&args.data), reply)
             }
             key_value_wire::FIND => {
                 let args = ::hatch::codegen::access::<
                     key_value_wire::ArchivedFindArgs<'_>,
                 >(payload)?;
                 ::hatch::codegen::reply(
-                    &self
-                        .inner
+                    &inner
                         .find(
                             <::std::boxed::Box<
                                 self::Query,
@@ -744,8 +743,7 @@ impl ::hatch::codegen::Service for KeyValueServer {
                     key_value_wire::ArchivedSumArgs<'_>,
                 >(payload)?;
                 ::hatch::codegen::reply(
-                    &self
-                        .inner
+                    &inner
                         .sum(
                             <::std::boxed::Box<
                                 [i64],
@@ -765,8 +763,7 @@ impl ::hatch::codegen::Service for KeyValueServer {
                     key_value_wire::ArchivedMixArgs,
                 >(payload)?;
                 ::hatch::codegen::reply(
-                    &self
-                        .inner
+                    &inner
                         .mix(
                             ::hatch::codegen::field::<char>(&args.c)?,
                             ::hatch::codegen::field::<f64>(&args.x)?,
@@ -776,11 +773,19 @@ impl ::hatch::codegen::Service for KeyValueServer {
                     reply,
                 )
             }
-            key_value_wire::LEN => ::hatch::codegen::reply(&self.inner.len(), reply),
-            key_value_wire::IS_EMPTY => {
-                ::hatch::codegen::reply(&self.inner.is_empty(), reply)
-            }
+            key_value_wire::LEN => ::hatch::codegen::reply(&inner.len(), reply),
+            key_value_wire::IS_EMPTY => ::hatch::codegen::reply(&inner.is_empty(), reply),
             _ => Err(::hatch::codegen::ServiceError::unknown_method(method)),
         }
+    }
+}
+impl ::hatch::codegen::Service for KeyValueServer {
+    fn call(
+        &self,
+        method: ::hatch::codegen::MethodId,
+        payload: &::hatch::codegen::Bytes,
+        reply: &mut ::std::vec::Vec<u8>,
+    ) -> ::std::result::Result<(), ::hatch::codegen::ServiceError> {
+        Self::dispatch_to(&*self.inner, method, payload, reply)
     }
 }
