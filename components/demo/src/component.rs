@@ -1,4 +1,4 @@
-//! The glue that makes `Primes` and `Blob` component interfaces ([`Interface`],
+//! The glue that makes `Primes`, `Blob` and `Sieve` component interfaces ([`Interface`],
 //! [`Remotable`]), and their local variants.
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use hatch::codegen::{Channel, Service};
 use hatch_components::{Component, Interface, Registry, Remotable, StateError, StateTransfer, state};
 
 use crate::primes::{Primes, PrimesProxy, PrimesServer, primes_wire};
+use crate::sieve::{Numbers, Sieve, SieveProxy, SieveServer, sieve_wire};
 use crate::store::{Blob, BlobProxy, BlobServer, blob_wire};
 
 impl Interface for dyn Primes {
@@ -118,8 +119,52 @@ impl StateTransfer for MemoryBlob {
     }
 }
 
-/// Registers both variants of `Primes` and the `MemoryBlob` variant of `Blob`.
+impl Interface for dyn Sieve {
+    const NAME: &'static str = "Sieve";
+}
+
+impl Remotable for dyn Sieve {
+    const FINGERPRINT: u64 = sieve_wire::FINGERPRINT;
+
+    fn serve(implementation: Arc<Self>) -> Arc<dyn Service> {
+        Arc::new(SieveServer::new(implementation))
+    }
+
+    fn proxy(channel: Arc<dyn Channel>) -> Box<Self> {
+        Box::new(SieveProxy::new(channel))
+    }
+}
+
+/// A sieve testing each candidate by [`SixK`] trial division.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrialSieve;
+
+impl Component for TrialSieve {}
+
+impl Sieve for TrialSieve {
+    fn sieve(&self, source: &dyn Numbers, batch: u32) -> u64 {
+        let mut primes = 0;
+        loop {
+            let candidates = source.next_batch(batch);
+            if candidates.is_empty() {
+                return primes;
+            }
+            for n in candidates.into_iter().filter(|&n| SixK.is_prime(n)) {
+                source.found(n);
+                primes += 1;
+            }
+        }
+    }
+
+    fn process_id(&self) -> u32 {
+        std::process::id()
+    }
+}
+
+/// Registers both variants of `Primes`, the `MemoryBlob` variant of `Blob` and the `TrialSieve`
+/// variant of `Sieve`.
 pub fn register(registry: &mut Registry) {
+    registry.variant::<dyn Sieve>("TrialSieve").build(|_| Box::new(TrialSieve)).expect("valid, unique name");
     registry.variant::<dyn Blob>("MemoryBlob").build(|_| Box::new(MemoryBlob::default())).expect("valid, unique name");
     registry.variant::<dyn Primes>("TrialDivision").build(|_| Box::new(TrialDivision)).expect("valid, unique name");
     registry.variant::<dyn Primes>("SixK").build(|_| Box::new(SixK)).expect("valid, unique name");

@@ -6,6 +6,7 @@
 pub mod component;
 pub mod load;
 pub mod primes;
+pub mod sieve;
 pub mod store;
 
 use hatch_components::{Catalog, Registry};
@@ -14,5 +15,8 @@ use hatch_components::{Catalog, Registry};
 pub fn catalog() -> Catalog {
     let mut registry = Registry::new();
     component::register(&mut registry);
-    Catalog::new(registry).remotable::<dyn primes::Primes>().remotable::<dyn store::Blob>()
+    Catalog::new(registry)
+        .remotable::<dyn primes::Primes>()
+        .remotable::<dyn store::Blob>()
+        .remotable::<dyn sieve::Sieve>()
 }
