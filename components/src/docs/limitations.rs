@@ -57,7 +57,10 @@
 //! requirers would need a different identifier scheme. Decorators that require their
 //! own interface (a logging `Cache` over a `Cache`) form a cycle and are rejected.
 //!
-//! ## Not yet: placement
+//! ## Placement lives beside the composition
 //!
-//! [`Placement`](crate::Placement) has only `Local`; relocation and replication to
-//! other hosts (`B_X{host}` in identifiers) belong to the distribution work.
+//! [`Placement`](crate::Placement) of a plain [`Composition`](crate::Composition)
+//! has only `Local`; where each component runs (`B_X{host}` in identifiers) is
+//! kept by [`remote::Placed`](crate::remote::Placed) and enumerated by
+//! [`remote::PlacedSpace`](crate::remote::PlacedSpace), so compositions stay
+//! independent of the hosts a system happens to know.

@@ -33,6 +33,19 @@
 //!   single-writer [`StateManager`], or [`shard`] with a [`Sharding`] that splits
 //!   the state, routes calls by key and merges the parts back.
 //!
+//! # Interface arguments
+//!
+//! A method that takes another interface by reference (`fn sieve(&self, source:
+//! &dyn Numbers)`, the paper's `TCPSocket` example) keeps working once its
+//! component is relocated or replicated: the component, on the agent, gets a
+//! reverse proxy whose calls travel back over the same authenticated data
+//! connection and run on the caller's object, on the calling thread, until the
+//! call returns (`hatch_transport::conversation`; test
+//! `components/demo/tests/callbacks.rs`). Each callback costs a round trip. A
+//! call re-fired after its host failed runs its callbacks again, and a write
+//! that a replication state manager sends to every replica runs them once per
+//! replica.
+//!
 //! # Failures
 //!
 //! An implicit interface (the default) must never show its caller a remote error
