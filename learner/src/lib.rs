@@ -18,6 +18,8 @@
 //! | [`envclass`] | The DES grouped-threshold environment classifier; one learner per class |
 //! | [`prune`] | Static pruning of horizontal interference between hosts' actions |
 //! | [`host`] | The per-host loop: window → classify → record → choose → [`Actuator`](host::Actuator) |
+//! | [`live`] | The [`Actuator`](host::Actuator) over a running component system |
+//! | [`topology`] | Each host's arms over its placed compositions (relocations, replicas on other hosts), pruned of horizontal interference, and the actuator that places them |
 //! | [`sim`] | The convergence simulator behind `learn-sim` |
 //!
 //! # Example: a host learning loop with a simulated clock
@@ -100,4 +102,5 @@ pub mod rng;
 pub mod shard;
 pub mod sim;
 pub mod space;
+pub mod topology;
 pub mod window;
