@@ -8,7 +8,8 @@
 //! Each host runs its own `HostLearner` over the sub-composition it was given,
 //! without coordination (the paper's decentralised learning); actions that
 //! would cause horizontal interference are removed beforehand with
-//! [`crate::prune::prune_horizontal`].
+//! [`crate::prune::prune_horizontal`] ([`crate::topology::plan`] does it for
+//! the placed compositions of several hosts).
 
 use std::time::Duration;
 
