@@ -503,17 +503,9 @@ impl<C: AsyncChannel> AsyncCore<C> {
         let mut failures = None;
         loop {
             let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
-            let error = match self.channel.call(method, request, deadline).await.and_then(|reply| decode(&reply)) {
-                Ok(reply) => return reply,
-                Err(error) => error,
-            };
-            let error = match route(error) {
-                Ok(reply) => return reply,
-                Err(error) => error,
-            };
-            let wait = self.recover(name, &error, &mut failures);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let sent = self.channel.call(method, request, deadline).await;
+            if let Some(reply) = self.settle(name, sent, decode, route, &mut failures).await {
+                return reply;
             }
         }
     }
@@ -539,19 +531,36 @@ impl<C: AsyncChannel> AsyncCore<C> {
                 &mut *on_callback,
             )
             .await;
-            let error = match sent.and_then(|reply| decode(&reply)) {
-                Ok(reply) => return reply,
-                Err(error) => error,
-            };
-            let error = match route(error) {
-                Ok(reply) => return reply,
-                Err(error) => error,
-            };
-            let wait = self.recover(name, &error, &mut failures);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            if let Some(reply) = self.settle(name, sent, decode, route, &mut failures).await {
+                return reply;
             }
         }
+    }
+
+    /// What one attempt of a two-way call produced: its decoded reply, its error routed to the
+    /// caller (explicit methods), or `None` once the failure handler has had its say and its wait
+    /// is over, for another attempt.
+    async fn settle<R>(
+        &self,
+        name: &'static str,
+        sent: Result<Bytes, RemoteError>,
+        decode: fn(&[u8]) -> Result<R, RemoteError>,
+        route: fn(RemoteError) -> Result<R, RemoteError>,
+        failures: &mut Option<(u32, Instant)>,
+    ) -> Option<R> {
+        let error = match sent.and_then(|reply| decode(&reply)) {
+            Ok(reply) => return Some(reply),
+            Err(error) => error,
+        };
+        let error = match route(error) {
+            Ok(reply) => return Some(reply),
+            Err(error) => error,
+        };
+        let wait = self.recover(name, &error, failures);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        None
     }
 
     /// Async counterpart of [`ProxyCore::send`].
