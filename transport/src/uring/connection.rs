@@ -39,6 +39,8 @@ pub struct Connection {
     options: UringOptions,
     send: Option<InFlightSend>,
     recv_armed: bool,
+    /// Our FIN is sent: the core closed, so the server may finish its lingering close at once.
+    fin_sent: bool,
     unflushed_one_way: bool,
     done: IdMap<Result<Bytes, RemoteError>>,
     _single_thread: PhantomData<*const ()>,
@@ -63,6 +65,7 @@ impl Connection {
             options,
             send: None,
             recv_armed: false,
+            fin_sent: false,
             unflushed_one_way: false,
             done: IdMap::default(),
             _single_thread: PhantomData,
@@ -346,6 +349,12 @@ impl Connection {
             }
         }
         self.collect();
+        if !self.fin_sent && self.send.is_none() && self.core.closed_error().is_some() {
+            // Nothing more will be sent: say so, rather than leave a closing server waiting for
+            // our FIN until this connection is dropped.
+            self.fin_sent = true;
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
     }
 
     fn on_send(&mut self, res: i32) {

@@ -6,7 +6,13 @@
 //! on kernels without buffer rings); the bytes are copied into the connection's aligned receive
 //! buffer (so payloads reach the service 16-aligned), every complete request is dispatched, and
 //! all replies found in one read leave in one send. A protocol error closes only that connection,
-//! after a best-effort `GoAway` with the reason.
+//! after a `GoAway` with the reason; shutdown sends every connection a `GoAway` too.
+//!
+//! Closing is lingering, as in the tokio backend: after its last reply and `GoAway` a connection
+//! sends its FIN and reads (discarding) until the peer's, because closing with the peer's bytes
+//! it. A peer that does not hang up within [`CLOSE_GRACE`] is cut off. At shutdown, a connection
+//! with no unread bytes closes as soon as its `GoAway` is out, so idle clients do not hold the
+//! shutdown up for the grace period.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -29,6 +35,9 @@ const RING_BUFFERS: u16 = 256;
 const RING_BUFFER_SIZE: usize = 16 * 1024;
 /// Pause before re-arming a failed accept.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a closing connection may take to deliver its last replies and `GoAway` and to see the
+/// peer hang up, before it is cut off.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Operation kinds, in the low bits of `user_data`; the connection slot is in the high bits.
 mod op {
@@ -38,6 +47,7 @@ mod op {
     pub const STOP: u64 = 4;
     pub const CANCEL: u64 = 5;
     pub const ACCEPT_RETRY: u64 = 6;
+    pub const LINGER: u64 = 7;
     pub const BITS: u32 = 3;
     pub const MASK: u64 = (1 << BITS) - 1;
 }
@@ -121,8 +131,10 @@ impl Server {
         self.local_addr
     }
 
-    /// Stops accepting, closes every connection (their pending calls fail at the clients), waits
-    /// for the kernel to finish with every buffer, and joins the threads.
+    /// Stops accepting, closes every connection (each finishes the request its service is running,
+    /// writes its queued replies and a `GoAway`, so its client's other pending calls fail with
+    /// [`crate::RemoteError::GoAway`]; a peer that does not hang up within a second is cut off),
+    /// waits for the kernel to finish with every buffer, and joins the threads.
     pub fn shutdown(mut self) {
         self.stop_threads();
     }
@@ -153,7 +165,17 @@ struct Conn {
     recv_armed: bool,
     /// Stopped reading because too many reply bytes are queued.
     paused: bool,
+    /// No more requests are read; what is queued is delivered, then the connection closes.
     closing: bool,
+    /// The peer hung up (end of stream): nothing to wait for once our bytes are out.
+    peer_done: bool,
+    /// The socket failed or was cut off: nothing more can be exchanged.
+    broken: bool,
+    /// Our FIN is sent; reading only to see the peer's.
+    fin_sent: bool,
+    /// A [`CLOSE_GRACE`] timer is in flight, and whether its cancellation was asked for.
+    timer_armed: bool,
+    timer_cancelled: bool,
     ops: u32,
 }
 
@@ -178,6 +200,7 @@ struct EventLoop {
     /// accept cannot spin the thread.
     accept_retry_armed: bool,
     accept_backoff: Box<types::Timespec>,
+    close_grace: Box<types::Timespec>,
     stop_armed: bool,
     finished: bool,
     stopping: bool,
@@ -215,6 +238,7 @@ impl EventLoop {
             accept_armed: false,
             accept_retry_armed: false,
             accept_backoff: Box::new(types::Timespec::from(ACCEPT_BACKOFF)),
+            close_grace: Box::new(types::Timespec::from(CLOSE_GRACE)),
             stop_armed: false,
             finished: false,
             stopping: false,
@@ -237,8 +261,8 @@ impl EventLoop {
     /// operation as in flight).
     fn push(&mut self, sqe: &io_uring::squeue::Entry) -> bool {
         for _ in 0..1000 {
-            // SAFETY: every buffer an entry points at outlives its completion: `stop_buf` and
-            // `accept_backoff` are boxed and kept until `finish` has waited for all operations; a
+            // SAFETY: every buffer an entry points at outlives its completion: `stop_buf`,
+            // `accept_backoff` and `close_grace` are boxed and kept until `finish` has waited for all operations; a
             // connection's send buffer and plain-mode receive buffer are owned by its `Conn`,
             // which is only freed when its `ops` count is zero; provided buffers belong to
             // `recv_mode`, dropped after `finish`. Callers mark an operation in flight only after
@@ -311,6 +335,7 @@ impl EventLoop {
                     self.op_done(slot);
                     self.maybe_free(slot);
                 }
+                op::LINGER if slot < self.conns.len() => self.on_linger_timer(slot, res),
                 op::ACCEPT_RETRY => {
                     self.accept_retry_armed = false;
                     if !self.stopping && !self.accept_armed {
@@ -336,14 +361,64 @@ impl EventLoop {
                 opcode::AsyncCancel::new(op::ACCEPT_RETRY).build().user_data(user_data(op::CANCEL, usize::MAX >> 8));
             self.push(&cancel);
         }
-        for slot in 0..self.conns.len() {
-            if let Some(conn) = &mut self.conns[slot] {
-                conn.closing = true;
-                // Ends the receive (multishot or not) and any send promptly.
-                let _ = conn.stream.shutdown(Shutdown::Both);
+        // Connections waiting in the backlog would be reset when the listener closes.
+        if self.listener.set_nonblocking(true).is_ok() {
+            while let Ok((stream, _)) = self.listener.accept() {
+                self.adopt(stream);
             }
         }
+        for slot in 0..self.conns.len() {
+            self.say_goodbye(slot);
+        }
         let _ = self.ring.submit();
+    }
+
+    /// Starts closing a connection for shutdown: a `GoAway` after its queued replies.
+    fn say_goodbye(&mut self, slot: usize) {
+        let Some(conn) = &mut self.conns[slot] else { return };
+        // A no-op on a connection that already sent its `GoAway` (or saw the peer's).
+        conn.core.go_away("server shutting down");
+        conn.closing = true;
+        // Bounds the whole goodbye, including replies to a peer that stopped reading.
+        self.arm_close_timer(slot);
+        self.maybe_send(slot);
+        self.maybe_free(slot);
+    }
+
+    /// Starts the [`CLOSE_GRACE`] timer of a closing connection, once.
+    fn arm_close_timer(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if conn.timer_armed || conn.broken {
+            return;
+        }
+        let sqe = opcode::Timeout::new(&*self.close_grace).build().user_data(user_data(op::LINGER, slot));
+        if self.push(&sqe) {
+            let conn = self.conns[slot].as_mut().expect("checked above");
+            conn.timer_armed = true;
+            conn.ops += 1;
+        } else {
+            self.cut_off(slot);
+        }
+    }
+
+    fn on_linger_timer(&mut self, slot: usize, res: i32) {
+        self.op_done(slot);
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        conn.timer_armed = false;
+        if -res == libc::ETIME {
+            tracing::debug!(peer = ?conn.stream.peer_addr().ok(), "closing connection did not finish in time; cut off");
+            self.cut_off(slot);
+        }
+        self.maybe_free(slot);
+    }
+
+    /// Gives up on exchanging anything more: the socket is shut down (ending its receive and any
+    /// send), and the slot is freed once no operation references it.
+    fn cut_off(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        conn.closing = true;
+        conn.broken = true;
+        let _ = conn.stream.shutdown(Shutdown::Both);
     }
 
     fn on_accept(&mut self, res: i32, flags: u32) {
@@ -353,33 +428,7 @@ impl EventLoop {
         if res >= 0 {
             // SAFETY: a successful accept completion carries a new descriptor we now own.
             let stream = unsafe { TcpStream::from_raw_fd(res) };
-            if self.stopping {
-                return;
-            }
-            if let Err(err) = socket::configure_accepted(&stream).and_then(|()| socket::configure_liveness_of(&stream))
-            {
-                tracing::warn!(%err, "could not configure an accepted connection");
-            }
-            let conn = Conn {
-                stream,
-                core: ServerConnection::new(self.config.clone()),
-                send: None,
-                recv_armed: false,
-                paused: false,
-                closing: false,
-                ops: 0,
-            };
-            let slot = match self.free.pop() {
-                Some(slot) => {
-                    self.conns[slot] = Some(conn);
-                    slot
-                }
-                None => {
-                    self.conns.push(Some(conn));
-                    self.conns.len() - 1
-                }
-            };
-            self.arm_recv(slot);
+            self.adopt(stream);
         } else if !self.stopping && -res != libc::ECANCELED {
             tracing::warn!(err = %errno(res), "accept failed; retrying after {ACCEPT_BACKOFF:?}");
             if !self.accept_armed && !self.accept_retry_armed {
@@ -392,9 +441,48 @@ impl EventLoop {
         }
     }
 
+    /// Takes an accepted connection in. During shutdown it is only told to go away, so a client
+    /// whose connection was still waiting to be accepted learns why rather than seeing a reset.
+    fn adopt(&mut self, stream: TcpStream) {
+        if let Err(err) = socket::configure_accepted(&stream).and_then(|()| socket::configure_liveness_of(&stream)) {
+            tracing::warn!(%err, "could not configure an accepted connection");
+        }
+        let conn = Conn {
+            stream,
+            core: ServerConnection::new(self.config.clone()),
+            send: None,
+            recv_armed: false,
+            paused: false,
+            closing: false,
+            peer_done: false,
+            broken: false,
+            fin_sent: false,
+            timer_armed: false,
+            timer_cancelled: false,
+            ops: 0,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.conns[slot] = Some(conn);
+                slot
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.conns.len() - 1
+            }
+        };
+        if self.stopping {
+            self.say_goodbye(slot);
+        } else {
+            self.arm_recv(slot);
+        }
+    }
+
     fn arm_recv(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        if conn.recv_armed || conn.paused || conn.closing {
+        // A closing connection reads again only to see the peer's FIN after sending its own.
+        let draining = conn.closing && conn.fin_sent && !conn.peer_done && !conn.broken;
+        if conn.recv_armed || conn.paused || (conn.closing && !draining) {
             return;
         }
         let fd = types::Fd(conn.stream.as_raw_fd());
@@ -410,8 +498,8 @@ impl EventLoop {
             let conn = self.conns[slot].as_mut().expect("checked above");
             conn.recv_armed = true;
             conn.ops += 1;
-        } else if let Some(conn) = self.conns[slot].as_mut() {
-            conn.closing = true;
+        } else if self.conns[slot].is_some() {
+            self.cut_off(slot);
             self.maybe_free(slot);
         }
     }
@@ -421,7 +509,13 @@ impl EventLoop {
         let more = cqueue::more(flags);
         let mut returned = false;
         let Some(conn) = self.conns[slot].as_mut() else { return false };
-        if res > 0 {
+        if res > 0 && conn.closing {
+            // Draining until the peer's FIN: the bytes are dropped unread.
+            if let (RecvMode::Ring(buf_ring), Some(bid)) = (&mut self.recv_mode, cqueue::buffer_select(flags)) {
+                buf_ring.push(bid);
+                returned = true;
+            }
+        } else if res > 0 {
             match (&mut self.recv_mode, cqueue::buffer_select(flags)) {
                 (RecvMode::Ring(buf_ring), Some(bid)) => {
                     conn.core.recv_buf().extend_from_slice(buf_ring.filled(bid, res as usize));
@@ -437,10 +531,13 @@ impl EventLoop {
             }
             self.process(slot);
         } else if res == 0 {
-            if let Err(err) = conn.core.handle_eof() {
+            if !conn.closing
+                && let Err(err) = conn.core.handle_eof()
+            {
                 tracing::warn!(%err, peer = ?conn.stream.peer_addr().ok(), "client closed mid-frame");
             }
             conn.closing = true;
+            conn.peer_done = true;
         } else {
             match -res {
                 libc::ENOBUFS => {} // every provided buffer is in use; re-armed below
@@ -450,6 +547,7 @@ impl EventLoop {
                         tracing::debug!(err = %io::Error::from_raw_os_error(code), "receive failed; closing connection");
                     }
                     conn.closing = true;
+                    conn.broken = true;
                 }
             }
         }
@@ -522,10 +620,9 @@ impl EventLoop {
     /// send of this connection is in flight, so dropping `conn.send` frees nothing the kernel holds.
     fn abort(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        conn.closing = true;
         conn.send = None;
         while conn.core.poll_transmit().is_some() {}
-        let _ = conn.stream.shutdown(Shutdown::Both);
+        self.cut_off(slot);
         self.maybe_free(slot);
     }
 
@@ -534,8 +631,8 @@ impl EventLoop {
         let Some(conn) = self.conns[slot].as_mut() else { return };
         let Some((buf, mut offset)) = conn.send.take() else { return };
         if res < 0 {
-            conn.closing = true;
-            let _ = conn.stream.shutdown(Shutdown::Both);
+            while conn.core.poll_transmit().is_some() {}
+            self.cut_off(slot);
         } else {
             offset += res as usize;
             if offset < buf.len() {
@@ -563,19 +660,45 @@ impl EventLoop {
         }
     }
 
-    /// Closes a connection once it is closing, its last reply (or GoAway) is written, and no
+    /// Moves a closing connection towards its end: once its last reply (or `GoAway`) is written,
+    /// sends its FIN and waits for the peer's (see the module docs), then frees the slot when no
     /// operation references it.
     fn maybe_free(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        if !conn.closing || conn.send.is_some() {
+        if !conn.closing || conn.send.is_some() || (!conn.broken && conn.core.queued_bytes() > 0) {
             return;
         }
-        if conn.core.queued_bytes() > 0 && !self.stopping {
+        if !conn.broken && !conn.peer_done {
+            if !conn.fin_sent {
+                conn.fin_sent = true;
+                // At shutdown a peer with nothing in flight towards us (an idle client, whose
+                // io_uring connection only reads while it makes a call) is not waited for: with no
+                // unread bytes, closing sends a plain FIN after the `GoAway`, not a reset.
+                let idle_peer = self.stopping && socket::unread_bytes(&conn.stream).is_ok_and(|n| n == 0);
+                if idle_peer || conn.stream.shutdown(Shutdown::Write).is_err() {
+                    self.cut_off(slot);
+                } else {
+                    self.arm_close_timer(slot);
+                    self.arm_recv(slot);
+                }
+            }
             return;
         }
         if conn.recv_armed {
             // Ending the read side terminates the receive; its completion brings us back here.
             let _ = conn.stream.shutdown(Shutdown::Both);
+            return;
+        }
+        if conn.timer_armed {
+            if !conn.timer_cancelled {
+                conn.timer_cancelled = true;
+                let cancel = opcode::AsyncCancel::new(user_data(op::LINGER, slot))
+                    .build()
+                    .user_data(user_data(op::CANCEL, slot));
+                if self.push(&cancel) {
+                    self.conns[slot].as_mut().expect("checked above").ops += 1;
+                }
+            }
             return;
         }
         if conn.ops == 0 {

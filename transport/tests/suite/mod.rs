@@ -304,7 +304,11 @@ fn hostile<B: Backend>(attack: Attack) {
         Attack::Send(bytes) => {
             let mut raw = TcpStream::connect(addr).unwrap();
             raw.write_all(&bytes).unwrap();
-            expect_closed::<B>(raw);
+            // The violation is answered with a `GoAway` that arrives intact: the server closes
+            // with a FIN after it (having read what we sent), never with a reset that could
+            // destroy it.
+            let ending = expect_closed::<B>(raw);
+            assert_eq!(ending, Ending::GoAwayThenEof, "{}: how the server closed a violating connection", B::NAME);
         }
         Attack::SendAndHalfClose(bytes) => {
             let mut raw = TcpStream::connect(addr).unwrap();
@@ -321,24 +325,41 @@ fn hostile<B: Backend>(attack: Attack) {
     B::stop(server);
 }
 
-/// Reads until the server closes the connection (end of stream or reset) and checks what it sent
-/// on the way. Panics if it keeps the connection open.
-fn expect_closed<B: Backend>(mut raw: TcpStream) {
-    // Safety net: a server that never closes the connection fails the test instead of hanging it.
-    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let received = read_until_closed::<B>(&mut raw);
-    assert_only_handshake_and_goaway::<B>(&received);
+/// How the server ended a hostile connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// A `GoAway` frame, then end of stream.
+    GoAwayThenEof,
+    /// End of stream with no `GoAway`.
+    Eof,
+    /// A reset.
+    Reset,
 }
 
-fn read_until_closed<B: Backend>(raw: &mut TcpStream) -> Vec<u8> {
+/// Reads until the server closes the connection (end of stream or reset) and checks what it sent
+/// on the way. Panics if it keeps the connection open.
+fn expect_closed<B: Backend>(mut raw: TcpStream) -> Ending {
+    // Safety net: a server that never closes the connection fails the test instead of hanging it.
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (received, reset) = read_until_closed::<B>(&mut raw);
+    let go_away = assert_only_handshake_and_goaway::<B>(&received);
+    match (reset, go_away) {
+        (true, _) => Ending::Reset,
+        (false, true) => Ending::GoAwayThenEof,
+        (false, false) => Ending::Eof,
+    }
+}
+
+/// What the server sent, and whether it ended with a reset.
+fn read_until_closed<B: Backend>(raw: &mut TcpStream) -> (Vec<u8>, bool) {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         match raw.read(&mut chunk) {
-            Ok(0) => return received,
+            Ok(0) => return (received, false),
             Ok(n) => received.extend_from_slice(&chunk[..n]),
             Err(err) if matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {
-                return received;
+                return (received, true);
             }
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 panic!("{}: the server kept a hostile connection open", B::NAME)
@@ -349,8 +370,10 @@ fn read_until_closed<B: Backend>(raw: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-/// A server may answer a hostile peer with a hello ack and a `GoAway`, and nothing else.
-fn assert_only_handshake_and_goaway<B: Backend>(mut bytes: &[u8]) {
+/// A server may answer a hostile peer with a hello ack and a `GoAway`, and nothing else. Returns
+/// whether a `GoAway` came.
+fn assert_only_handshake_and_goaway<B: Backend>(mut bytes: &[u8]) -> bool {
+    let mut go_away = false;
     while !bytes.is_empty() {
         let head: &[u8; HEADER_LEN] = bytes
             .first_chunk()
@@ -364,8 +387,10 @@ fn assert_only_handshake_and_goaway<B: Backend>(mut bytes: &[u8]) {
             header.kind
         );
         assert!(bytes.len() >= header.wire_len(), "{}: the server sent a truncated frame", B::NAME);
+        go_away |= header.kind == FrameKind::GoAway;
         bytes = &bytes[header.wire_len()..];
     }
+    go_away
 }
 
 pub fn hostile_garbage_bytes<B: Backend>() {
@@ -483,8 +508,9 @@ pub fn shutdown_fails_calls_in_flight<B: Backend>() {
     for outcome in &outcomes {
         match outcome {
             Ok(reply) => assert_eq!(&reply[..], &300u64.to_le_bytes(), "{}", B::NAME),
+            // The server said why: its `GoAway` arrived before the connection closed.
             Err(err) => assert!(
-                err.is_transport_failure() && !matches!(err, RemoteError::DeadlineExceeded),
+                matches!(err, RemoteError::GoAway(reason) if reason.contains("shutting down")),
                 "{}: a call in flight at shutdown failed with {err:?}",
                 B::NAME
             ),
