@@ -118,6 +118,31 @@ where
         .map_err(|err| ServiceError::bad_request(format!("invalid arguments: {err}")))
 }
 
+/// A 16-aligned copy of a request payload, for a conversation's worker: holding the payload
+/// itself would keep the connection's whole receive buffer alive for the conversation's life.
+pub fn detach(payload: &[u8]) -> Bytes {
+    let mut buf = AlignedVec::<16>::with_capacity(payload.len());
+    buf.extend_from_slice(payload);
+    Bytes::from_owner(buf)
+}
+
+/// An interface's fingerprint with those of the interfaces its methods take by reference
+/// (`&dyn Other`) mixed in, so the handshake also refuses a peer built from another version of
+/// those. Never 0.
+pub const fn mix_fingerprints(own: u64, others: &[u64]) -> u64 {
+    let mut hash = own;
+    let mut i = 0;
+    while i < others.len() {
+        let mut byte = 0;
+        while byte < 8 {
+            hash = (hash ^ ((others[i] >> (byte * 8)) & 0xFF)).wrapping_mul(0x0000_0100_0000_01b3);
+            byte += 1;
+        }
+        i += 1;
+    }
+    if hash == 0 { 1 } else { hash }
+}
+
 /// Deserialises one owned argument from its (already validated) archive.
 pub fn field<T>(archived: &T::Archived) -> Result<T, ServiceError>
 where
@@ -381,8 +406,9 @@ impl<T: ?Sized> ProxyCore<T> {
     }
 
     /// [`ProxyCore::call`] for a method with interface arguments: a conversation whose callbacks
-    /// `on_callback` answers on this thread. A retried call starts its conversation again, so
-    /// callbacks made during a failed attempt run again.
+    /// `on_callback` answers on this thread. Only attempts that failed before their first callback
+    /// are transport failures the handler may retry (see
+    /// [`converse`](hatch_transport::conversation::converse)), so no callback runs twice.
     pub fn converse<R>(
         &self,
         method: MethodId,
@@ -633,6 +659,18 @@ mod tests {
             payload.extend_from_slice(&out[prefix..]);
             assert_eq!(decode::<(u8, u128, String, Vec<f64>)>(&payload).unwrap(), value);
         }
+    }
+
+    #[test]
+    fn fingerprints_of_interface_arguments_change_the_mix() {
+        let own = 0x1234_5678_9abc_def0;
+        assert_eq!(mix_fingerprints(own, &[]), own);
+        let a = mix_fingerprints(own, &[1]);
+        assert_ne!(a, own);
+        assert_ne!(a, mix_fingerprints(own, &[2]), "another version of the argument's interface");
+        assert_ne!(mix_fingerprints(own, &[1, 2]), mix_fingerprints(own, &[2, 1]), "order matters");
+        const AT_COMPILE_TIME: u64 = mix_fingerprints(7, &[8]);
+        assert_eq!(AT_COMPILE_TIME, mix_fingerprints(7, &[8]));
     }
 
     #[test]

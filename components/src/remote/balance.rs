@@ -232,9 +232,10 @@ impl Channel for BalancedChannel {
         self.route(method, request, |channel| channel.send_one_way(method, request))
     }
 
-    /// A whole conversation goes to the replica the balancer picks (a replica that fails
-    /// re-fires it on another, callbacks included). A state manager's write goes to every
-    /// replica, and its callbacks run once per replica.
+    /// A whole conversation goes to the replica the balancer picks; a replica that fails before
+    /// the first callback ran re-fires it on another (after, the conversation's error says it was
+    /// not re-fired). A state manager's write is refused: sent to every replica, its callbacks
+    /// would run once per replica.
     fn converse(
         &self,
         method: MethodId,
@@ -242,6 +243,16 @@ impl Channel for BalancedChannel {
         deadline: Option<Instant>,
         on_callback: &mut OnCallback<'_>,
     ) -> Result<Bytes, RemoteError> {
+        if let Some((manager, _)) = &self.writes
+            && manager.is_write(method)
+        {
+            return Err(RemoteError::Service {
+                code: hatch_transport::ErrorCode::BadRequest,
+                message: "a write with interface arguments cannot go to every replica: its callbacks would \
+                          run once per replica"
+                    .into(),
+            });
+        }
         self.route(method, request, |channel| channel.converse(method, request, deadline, &mut *on_callback))
     }
 

@@ -149,8 +149,9 @@ impl Channel for FailoverChannel {
         self.send(|channel| channel.send_one_way(method, request))
     }
 
-    /// A conversation is re-fired as a whole: its callbacks made before the remote failed run
-    /// again on the local instance's behalf.
+    /// A conversation is re-fired locally only if the remote failed before its first callback:
+    /// after that, [`converse`](hatch_transport::conversation::converse) reports a failure that is
+    /// not a transport failure, so its callbacks never run twice.
     fn converse(
         &self,
         method: MethodId,

@@ -41,10 +41,13 @@
 //! reverse proxy whose calls travel back over the same authenticated data
 //! connection and run on the caller's object, on the calling thread, until the
 //! call returns (`hatch_transport::conversation`; test
-//! `components/demo/tests/callbacks.rs`). Each callback costs a round trip. A
-//! call re-fired after its host failed runs its callbacks again, and a write
-//! that a replication state manager sends to every replica runs them once per
-//! replica.
+//! `components/demo/tests/callbacks.rs`). Each callback costs a round trip.
+//! No callback runs twice: a host that fails before the first callback is
+//! recovered from as for any call, but one that fails after a callback ran is
+//! not (re-firing would run it again): the caller gets a non-transport error
+//! (an implicit method's failure handler then panics by default). A write
+//! that a replication state manager would send to every replica is refused
+//! when it has interface arguments.
 //!
 //! # Failures
 //!

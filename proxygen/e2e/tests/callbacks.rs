@@ -95,7 +95,7 @@ fn callback_failures_end_the_call_without_stopping_the_server() {
 /// A raw channel to a server whose conversations give up after 200 ms without an answer.
 fn impatient() -> (Arc<HandlerServer>, Arc<dyn Channel>) {
     let handler = Arc::new(UpperHandler::default());
-    let conversations = Conversations::new().with_idle_timeout(Duration::from_millis(200)).with_max_sessions(2);
+    let conversations = Conversations::new().with_idle_timeout(Duration::from_millis(200)).with_max_workers(2);
     let server = Arc::new(HandlerServer::new(handler).with_conversations(conversations));
     (server.clone(), common::loopback(server, Config::default(), Config::default()))
 }
@@ -103,8 +103,21 @@ fn impatient() -> (Arc<HandlerServer>, Arc<dyn Channel>) {
 /// Starts `handle` without answering its callbacks; returns the first callback's header.
 fn start_handle(channel: &dyn Channel) -> Result<Header, RemoteError> {
     let request = encode(&handler_wire::HandleArgs { chunk: 4 });
-    let reply = channel.call(handler_wire::HANDLE, &request, None)?;
+    let reply = past_pending(channel, channel.call(handler_wire::HANDLE, &request, None)?);
     Ok(Header::split(&reply).unwrap().0)
+}
+
+/// The server's next real message: polls while it answers "still running".
+fn past_pending(channel: &dyn Channel, mut reply: hatch::codegen::Bytes) -> hatch::codegen::Bytes {
+    loop {
+        let header = Header::split(&reply).unwrap().0;
+        if header.kind != Kind::Pending {
+            return reply;
+        }
+        let mut poll = Vec::new();
+        Header::of(Kind::Poll, header.session).write(&mut poll);
+        reply = channel.call(CONTINUE, &poll, None).unwrap();
+    }
 }
 
 fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
@@ -130,7 +143,7 @@ fn hostile_continuations_get_typed_errors() {
 
     let message = |kind, session: u64| {
         let mut bytes = Vec::new();
-        Header { kind, slot: 0, word: 0, session }.write(&mut bytes);
+        Header { seq: header.seq, ..Header::of(kind, session) }.write(&mut bytes);
         bytes
     };
     for (bad, why) in [
@@ -146,7 +159,7 @@ fn hostile_continuations_get_typed_errors() {
     // None of that disturbed the real conversation: answer its read with no data, ending it.
     let mut answer = message(Kind::Answer, header.session);
     hatch::codegen::reply(&Vec::<u8>::new(), &mut answer).unwrap();
-    let done = channel.call(CONTINUE, &answer, None).unwrap();
+    let done = past_pending(&*channel, channel.call(CONTINUE, &answer, None).unwrap());
     let (last, body) = Header::split(&done).unwrap();
     assert_eq!(last.kind, Kind::Done);
     assert_eq!(hatch::codegen::decode::<u64>(body).unwrap(), 0);

@@ -190,7 +190,7 @@ fn conversation_arm(method: &Method, names: &Names) -> TokenStream {
     let name = &method.name;
     let id = Names::id(method);
     let access = access(method, names, quote!(&hatch_payload));
-    let payload = access.is_some().then(|| quote!(let hatch_payload = ::std::clone::Clone::clone(payload);));
+    let payload = access.is_some().then(|| quote!(let hatch_payload = #rt::detach(payload);));
     let proxies = method.args.iter().filter_map(|arg| match &arg.kind {
         ArgKind::Interface { path, slot } => {
             let proxy = quote::format_ident!("hatch_reverse_{}", arg.name);

@@ -5,7 +5,8 @@
 pub mod key_value_wire {
     #[allow(unused_imports)]
     use super::*;
-    /// Fingerprint of the [`KeyValue`] interface (a hash of its method names and signatures),
+    /// Fingerprint of the [`KeyValue`] interface (a hash of its method names and signatures, and
+    /// of the fingerprints of the interfaces its methods take by reference),
     /// checked in the connection handshake: configure both ends with [`client_config`] and
     /// [`server_config`] so a client generated from another version of the trait is refused.
     pub const FINGERPRINT: u64 = 0xedee17c1da440fa6;

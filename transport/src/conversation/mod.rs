@@ -8,8 +8,8 @@
 //!
 //! 1. The caller sends the call as usual. The server runs the implementation on a worker thread.
 //! 2. When the implementation calls the reverse proxy, the server *answers the call* with a
-//!    callback request ([`Kind::Callback`]): which interface argument (`slot`), which method, and
-//!    the request bytes.
+//!    callback request ([`Kind::Callback`]): which interface argument (`slot`), which method, a
+//!    sequence number, and the request bytes.
 //! 3. The caller runs the callback on its own thread, against the borrowed object it still holds,
 //!    and sends the result as a new call, [`CONTINUE`] ([`Kind::Answer`] or [`Kind::Failed`]).
 //! 4. The server hands the answer to the waiting reverse proxy; the reply to `CONTINUE` is the
@@ -19,15 +19,25 @@
 //! lifetime tricks and no unsafe code; a conversation works over any [`Channel`](crate::Channel)
 //! (TCP, loopback, authenticated, balanced or fail-over channels route it as one unit).
 //!
-//! Every reply of a conversational method and every `CONTINUE` request starts with a 16-byte
-//! [`Header`], so the bytes after it stay 16-aligned for rkyv.
+//! The server never blocks a connection for long on a worker: if the worker has nothing to say
+//! within a bound (a few milliseconds; [`Conversations::with_max_wait`]), the reply is
+//! [`Kind::Pending`] and the caller asks again ([`Kind::Poll`]). A caller that gives up (its
+//! deadline passed, or its callback panicked) says so ([`Kind::Abandon`]), and the worker's
+//! further reverse calls fail at once. A conversation that fails after some of its callbacks ran
+//! is not re-fired by any layer (see [`converse`]): re-firing would run them twice.
+//!
+//! Every message starts with a 16-byte [`Header`], so the bytes after it stay 16-aligned for rkyv.
 
 mod client;
 mod pool;
 mod server;
 
-use crate::service::ServiceError;
 pub use client::{Callback, converse, converse_async};
+pub use server::{Conversations, Reverse};
+
+use crate::error::FrameError;
+use crate::proto::MethodId;
+use crate::service::ServiceError;
 
 /// What answers a conversation's callbacks on the caller's side: runs one and appends its reply
 /// to the buffer, as [`Service::call`](crate::Service::call) does.
@@ -35,10 +45,6 @@ pub type OnCallback<'a> = dyn FnMut(Callback<'_>, &mut Vec<u8>) -> Result<(), Se
 
 /// [`OnCallback`] that can move between threads, for async callers.
 pub type OnCallbackSend<'a> = dyn FnMut(Callback<'_>, &mut Vec<u8>) -> Result<(), ServiceError> + Send + 'a;
-pub use server::{Conversations, Reverse};
-
-use crate::error::FrameError;
-use crate::proto::MethodId;
 
 /// Method id of a conversation's continuation (an answer to a callback request). Reserved:
 /// proxygen refuses an interface method whose id would equal it.
@@ -52,38 +58,79 @@ pub const HEADER_LEN: usize = 16;
 pub enum Kind {
     /// Server to caller: the call finished; its reply follows.
     Done,
-    /// Server to caller: run `method` on interface argument `slot`; its request follows.
+    /// Server to caller: run `word` (a method) on interface argument `slot`; its request follows.
     Callback,
-    /// Caller to server: the callback's reply follows.
+    /// Caller to server: the reply to callback `seq` follows.
     Answer,
-    /// Caller to server: the callback failed with error code `code`; a UTF-8 message follows.
+    /// Caller to server: callback `seq` failed with error code `word`; a UTF-8 message follows.
     Failed,
+    /// Server to caller: the implementation is still running; ask again with [`Kind::Poll`].
+    Pending,
+    /// Caller to server: anything new?
+    Poll,
+    /// Caller to server: the caller is gone; fail the implementation's further callbacks.
+    Abandon,
+}
+
+impl Kind {
+    fn to_u8(self) -> u8 {
+        match self {
+            Kind::Done => 1,
+            Kind::Callback => 2,
+            Kind::Answer => 3,
+            Kind::Failed => 4,
+            Kind::Pending => 5,
+            Kind::Poll => 6,
+            Kind::Abandon => 7,
+        }
+    }
+
+    fn from_u8(byte: u8) -> Option<Self> {
+        Some(match byte {
+            1 => Kind::Done,
+            2 => Kind::Callback,
+            3 => Kind::Answer,
+            4 => Kind::Failed,
+            5 => Kind::Pending,
+            6 => Kind::Poll,
+            7 => Kind::Abandon,
+            _ => return None,
+        })
+    }
+
+    /// Whether the server sends it (otherwise the caller does).
+    pub fn from_server(self) -> bool {
+        matches!(self, Kind::Done | Kind::Callback | Kind::Pending)
+    }
 }
 
 /// The 16 bytes in front of every conversation message, little-endian:
-/// `kind: u8, slot: u8, 0: u16, method or error code: u32, session: u64`.
+/// `kind: u8, slot: u8, seq: u16, word: u32, session: u64`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// What follows.
     pub kind: Kind,
     /// Which interface argument a callback is for (0 for the first `&dyn` argument, …).
     pub slot: u8,
+    /// Numbers a conversation's callbacks, so an answer that comes after its callback gave up
+    /// (a reverse call's deadline) is recognised and dropped.
+    pub seq: u16,
     /// The callback's method ([`Kind::Callback`]) or error code ([`Kind::Failed`]); 0 otherwise.
     pub word: u32,
-    /// The conversation, chosen by the server.
+    /// The conversation, chosen by the server (unguessable: it is all a continuation carries).
     pub session: u64,
 }
 
 impl Header {
+    /// A header with only a kind and a session.
+    pub fn of(kind: Kind, session: u64) -> Self {
+        Header { kind, slot: 0, seq: 0, word: 0, session }
+    }
+
     /// Appends the encoded header to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        let kind = match self.kind {
-            Kind::Done => 1u8,
-            Kind::Callback => 2,
-            Kind::Answer => 3,
-            Kind::Failed => 4,
-        };
-        out.extend_from_slice(&[kind, self.slot, 0, 0]);
+        out.extend_from_slice(&[self.kind.to_u8(), self.slot]);
+        out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.word.to_le_bytes());
         out.extend_from_slice(&self.session.to_le_bytes());
     }
@@ -92,20 +139,12 @@ impl Header {
     pub fn split(message: &[u8]) -> Result<(Header, &[u8]), FrameError> {
         let malformed = FrameError::MalformedPayload("conversation header");
         let (head, body) = message.split_first_chunk::<HEADER_LEN>().ok_or(malformed.clone())?;
-        let kind = match head[0] {
-            1 => Kind::Done,
-            2 => Kind::Callback,
-            3 => Kind::Answer,
-            4 => Kind::Failed,
-            _ => return Err(malformed),
-        };
-        if head[2..4] != [0, 0] {
-            return Err(malformed);
-        }
+        let kind = Kind::from_u8(head[0]).ok_or(malformed)?;
+        let seq = u16::from_le_bytes([head[2], head[3]]);
         let word = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         let mut session = [0u8; 8];
         session.copy_from_slice(&head[8..]);
-        Ok((Header { kind, slot: head[1], word, session: u64::from_le_bytes(session) }, body))
+        Ok((Header { kind, slot: head[1], seq, word, session: u64::from_le_bytes(session) }, body))
     }
 }
 
@@ -115,8 +154,9 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_hostile_bytes() {
-        for kind in [Kind::Done, Kind::Callback, Kind::Answer, Kind::Failed] {
-            let header = Header { kind, slot: 3, word: 0xDEAD_BEEF, session: u64::MAX - 7 };
+        let kinds = [Kind::Done, Kind::Callback, Kind::Answer, Kind::Failed, Kind::Pending, Kind::Poll, Kind::Abandon];
+        for kind in kinds {
+            let header = Header { kind, slot: 3, seq: 0xBEEF, word: 0xDEAD_BEEF, session: u64::MAX - 7 };
             let mut bytes = Vec::new();
             header.write(&mut bytes);
             bytes.extend_from_slice(b"body");
@@ -124,13 +164,13 @@ mod tests {
             assert_eq!(Header::split(&bytes).unwrap(), (header, &b"body"[..]));
         }
         let mut good = Vec::new();
-        Header { kind: Kind::Done, slot: 0, word: 0, session: 1 }.write(&mut good);
+        Header::of(Kind::Done, 1).write(&mut good);
         assert!(Header::split(&good[..15]).is_err(), "truncated");
         assert!(Header::split(&[]).is_err(), "empty");
-        for (at, value) in [(0, 0u8), (0, 5), (0, 0xFF), (2, 1), (3, 0x80)] {
+        for value in [0u8, 8, 0xFF] {
             let mut bad = good.clone();
-            bad[at] = value;
-            assert!(Header::split(&bad).is_err(), "byte {at} = {value}");
+            bad[0] = value;
+            assert!(Header::split(&bad).is_err(), "kind {value}");
         }
     }
 }

@@ -2,9 +2,11 @@
 //! until the caller answers, so it cannot run on a server thread. Threads are kept for a while
 //! after their job so a steady stream of conversations does not pay a thread spawn each.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -12,17 +14,17 @@ type Job = Box<dyn FnOnce() + Send>;
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 struct Pool {
-    jobs: mpsc::Sender<Job>,
-    queue: std::sync::Arc<Mutex<mpsc::Receiver<Job>>>,
+    jobs: Sender<Job>,
+    queue: Receiver<Job>,
     /// Workers waiting for a job and not yet claimed by a `spawn`.
-    idle: std::sync::Arc<AtomicUsize>,
+    idle: AtomicUsize,
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel();
-        Pool { jobs, queue: std::sync::Arc::new(Mutex::new(queue)), idle: Default::default() }
+        let (jobs, queue) = crossbeam_channel::unbounded();
+        Pool { jobs, queue, idle: AtomicUsize::new(0) }
     })
 }
 
@@ -33,28 +35,27 @@ pub(super) fn spawn(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> 
     // Claim an idle worker, or start one. A claimed worker does not exit before taking a job.
     let claimed = pool.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
     if !claimed {
-        let (queue, idle) = (pool.queue.clone(), pool.idle.clone());
-        std::thread::Builder::new().name("hatch-conversation".into()).spawn(move || work(&queue, &idle))?;
+        std::thread::Builder::new().name("hatch-conversation".into()).spawn(move || work(pool))?;
     }
     pool.jobs.send(Box::new(job)).expect("the pool's queue lives as long as the process");
     Ok(())
 }
 
-fn work(queue: &Mutex<mpsc::Receiver<Job>>, idle: &AtomicUsize) {
+fn work(pool: &'static Pool) {
     loop {
-        let next = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv_timeout(KEEP_ALIVE);
-        match next {
+        // Every idle worker waits on the queue itself (no lock), so each leaves on its own timer.
+        match pool.queue.recv_timeout(KEEP_ALIVE) {
             Ok(job) => {
                 job();
-                idle.fetch_add(1, Ordering::AcqRel);
+                pool.idle.fetch_add(1, Ordering::AcqRel);
             }
             // Leave only if no `spawn` has claimed this worker meanwhile; otherwise a job is coming.
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+            Err(RecvTimeoutError::Timeout) => {
+                if pool.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
                     return;
                 }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -62,8 +63,7 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>, idle: &AtomicUsize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::Barrier;
+    use std::sync::{Arc, Barrier, mpsc};
 
     #[test]
     fn every_job_runs_at_once_even_when_all_block() {

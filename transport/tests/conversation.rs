@@ -1,0 +1,505 @@
+//! Conversations through the public API: a hand-written [`Service`] whose implementations call
+//! back into the caller through [`Conversations`], over [`LoopbackChannel`] and the tokio backend.
+//!
+//! Besides the protocol's normal course, they pin what review found wrong in the first version:
+//! forged continuations, server threads stalled behind a worker, sessions left behind by callers
+//! that gave up, and a reverse call's deadline ending the whole conversation.
+
+#![cfg(feature = "tokio")]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hatch_transport::conversation::{CONTINUE, Callback, Conversations, Header, Kind, Reverse};
+use hatch_transport::tokio::{BlockingClient, Server};
+use hatch_transport::{Channel, Config, ErrorCode, LoopbackChannel, RemoteError, Service, ServiceError};
+use tokio::runtime::{Builder, Runtime};
+
+type Body = dyn Fn(&Reverse, Bytes) -> Result<Vec<u8>, ServiceError> + Send + Sync;
+
+/// Every method id but `CONTINUE` starts a conversation that runs `body` on the request.
+struct Talker {
+    conversations: Conversations,
+    body: Arc<Body>,
+}
+
+impl Service for Talker {
+    fn call(&self, method: u32, payload: &Bytes, reply: &mut Vec<u8>) -> Result<(), ServiceError> {
+        if method == CONTINUE {
+            return self.conversations.resume(payload, reply);
+        }
+        let (body, payload) = (self.body.clone(), payload.clone());
+        self.conversations.start(reply, move |reverse| body(reverse, payload))
+    }
+}
+
+fn talker(
+    conversations: Conversations,
+    body: impl Fn(&Reverse, Bytes) -> Result<Vec<u8>, ServiceError> + Send + Sync + 'static,
+) -> Arc<Talker> {
+    Arc::new(Talker { conversations, body: Arc::new(body) })
+}
+
+fn loopback(service: &Arc<Talker>) -> LoopbackChannel<Arc<Talker>> {
+    LoopbackChannel::new(service.clone(), Config::default(), Config::default())
+}
+
+/// A tokio server with `workers` runtime threads (1 models the io_uring server's single loop).
+fn tcp(service: &Arc<Talker>, workers: usize) -> (Runtime, Server) {
+    let runtime = Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
+    let server = runtime.block_on(Server::bind("127.0.0.1:0", Config::default(), service.clone())).unwrap();
+    (runtime, server)
+}
+
+fn connect(server: &Server) -> BlockingClient {
+    BlockingClient::connect(server.local_addr(), Config::default()).unwrap()
+}
+
+fn internal(error: RemoteError) -> ServiceError {
+    ServiceError::new(ErrorCode::Internal, error.to_string())
+}
+
+/// Answers every callback with its payload followed by `suffix`.
+fn echo(suffix: &'static [u8]) -> impl FnMut(Callback<'_>, &mut Vec<u8>) -> Result<(), ServiceError> {
+    move |callback, out| {
+        out.extend_from_slice(callback.payload);
+        out.extend_from_slice(suffix);
+        Ok(())
+    }
+}
+
+/// A caller's message answering the callback `to` (its slot and sequence number) in `session`.
+fn message(kind: Kind, to: &Header, session: u64, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    Header { kind, slot: to.slot, seq: to.seq, word: 0, session }.write(&mut bytes);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The server's next real message: polls while it answers "still running".
+fn past_pending(channel: &dyn Channel, mut reply: Bytes) -> Bytes {
+    loop {
+        let header = Header::split(&reply).unwrap().0;
+        if header.kind != Kind::Pending {
+            return reply;
+        }
+        let mut poll = Vec::new();
+        Header::of(Kind::Poll, header.session).write(&mut poll);
+        reply = channel.call(CONTINUE, &poll, None).unwrap();
+    }
+}
+
+/// A reply as comparable values.
+fn owned(reply: Result<Bytes, RemoteError>) -> Result<Vec<u8>, String> {
+    reply.map(|reply| reply.to_vec()).map_err(|error| format!("{error:?}"))
+}
+
+fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The protocol's normal course
+
+/// Three callbacks on two slots, then the result; every body after the 16-byte header is
+/// 16-aligned on both sides.
+fn round_trip(channel: &dyn Channel, service: &Talker) {
+    let mut seen = Vec::new();
+    let reply = channel
+        .converse(1, b"start", None, &mut |callback: Callback<'_>, out: &mut Vec<u8>| {
+            assert_eq!(callback.payload.as_ptr() as usize % 16, 0, "callback request aligned");
+            seen.push((callback.slot, callback.method, callback.payload.to_vec()));
+            out.extend_from_slice(b"pong");
+            out.push(callback.method as u8);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(&reply[..], b"done:start");
+    assert_eq!(reply.as_ptr() as usize % 16, 0, "final reply aligned");
+    assert_eq!(seen, [(0, 10, b"ping".to_vec()), (1, 11, b"ping".to_vec()), (0, 12, b"ping".to_vec())]);
+    assert_eq!(service.conversations.active(), 0);
+}
+
+fn round_trip_service() -> Arc<Talker> {
+    talker(Conversations::new(), |reverse, request| {
+        for (slot, method) in [(0u8, 10u32), (1, 11), (0, 12)] {
+            let answer = reverse.channel(slot).call(method, b"ping", None).map_err(internal)?;
+            assert_eq!(answer.as_ptr() as usize % 16, 0, "answer aligned");
+            assert_eq!(&answer[..], [&b"pong"[..], &[method as u8]].concat());
+        }
+        Ok([&b"done:"[..], &request].concat())
+    })
+}
+
+#[test]
+fn callbacks_round_trip_aligned_over_loopback_and_tcp() {
+    let service = round_trip_service();
+    round_trip(&loopback(&service), &service);
+    let (_runtime, server) = tcp(&service, 2);
+    let client = connect(&server);
+    for _ in 0..3 {
+        round_trip(&client, &service);
+    }
+}
+
+#[test]
+fn the_reverse_channel_serves_several_threads_of_the_implementation() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        let channel = reverse.channel(0);
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                let channel = channel.clone();
+                scope.spawn(move || {
+                    for i in 0..20u8 {
+                        let answer = channel.call(1, &[t, i], None).unwrap();
+                        assert_eq!(&answer[..], [t, i, 0xAA], "each thread gets its own answer");
+                    }
+                });
+            }
+        });
+        Ok(b"ok".to_vec())
+    });
+    let (_runtime, server) = tcp(&service, 2);
+    let client = connect(&server);
+    let mut calls = 0;
+    let mut answer = echo(&[0xAA]);
+    let reply = client
+        .converse(1, b"", None, &mut |callback: Callback<'_>, out: &mut Vec<u8>| {
+            calls += 1;
+            answer(callback, out)
+        })
+        .unwrap();
+    assert_eq!(&reply[..], b"ok");
+    assert_eq!(calls, 80);
+}
+
+#[test]
+fn a_one_way_callback_has_run_when_send_one_way_returns() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let seen = ran.clone();
+    let service = talker(Conversations::new(), move |reverse, _| {
+        reverse.channel(0).send_one_way(5, b"note").map_err(internal)?;
+        Ok(vec![seen.load(Ordering::SeqCst) as u8])
+    });
+    let channel = loopback(&service);
+    let ran_in_callback = ran.clone();
+    let reply = channel
+        .converse(1, b"", None, &mut |callback: Callback<'_>, _: &mut Vec<u8>| {
+            assert_eq!((callback.method, callback.payload), (5, &b"note"[..]));
+            ran_in_callback.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(&reply[..], [1], "the implementation saw the callback's effect");
+}
+
+#[test]
+fn a_callback_can_hold_a_nested_conversation_on_the_same_channel() {
+    let service = talker(Conversations::new(), |reverse, request| {
+        let answer = reverse.channel(0).call(1, &request, None).map_err(internal)?;
+        Ok([&request[..], b"->", &answer].concat())
+    });
+    let (_runtime, server) = tcp(&service, 2);
+    let client = connect(&server);
+    let reply = client
+        .converse(1, b"outer", None, &mut |_: Callback<'_>, out: &mut Vec<u8>| {
+            let inner = client.converse(1, b"inner", None, &mut echo(b"!")).map_err(internal)?;
+            out.extend_from_slice(&inner);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(&reply[..], b"outer->inner->inner!");
+    assert_eq!(service.conversations.active(), 0);
+}
+
+#[test]
+fn a_panicking_implementation_is_an_internal_error_and_frees_its_session() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        reverse.channel(0).call(1, b"", None).map_err(internal)?;
+        panic!("implementation broke")
+    });
+    let channel = loopback(&service);
+    let error = channel.converse(1, b"", None, &mut echo(b"")).unwrap_err();
+    assert!(matches!(error, RemoteError::Service { code: ErrorCode::Internal, .. }), "{error:?}");
+    assert_eq!(service.conversations.active(), 0);
+    // The server goes on.
+    let error = channel.converse(1, b"", None, &mut echo(b"")).unwrap_err();
+    assert!(matches!(error, RemoteError::Service { code: ErrorCode::Internal, .. }));
+}
+
+#[test]
+fn a_callback_error_reaches_the_implementation_with_its_code() {
+    let service = talker(Conversations::new(), |reverse, _| match reverse.channel(0).call(1, b"", None) {
+        Err(RemoteError::Service { code, message }) => Ok(format!("{code:?}/{message}").into_bytes()),
+        other => panic!("expected the callback's error, got {other:?}"),
+    });
+    let channel = loopback(&service);
+    let reply = channel
+        .converse(1, b"", None, &mut |_: Callback<'_>, _: &mut Vec<u8>| {
+            Err(ServiceError::new(ErrorCode::Other(77), "no such file"))
+        })
+        .unwrap();
+    assert_eq!(&reply[..], b"Other(77)/no such file");
+}
+
+#[test]
+fn a_reverse_channel_that_escapes_its_conversation_fails_at_once() {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (late_tx, late_rx) = mpsc::channel();
+    let go_rx = Arc::new(Mutex::new(go_rx));
+    let late_tx = Mutex::new(late_tx);
+    let service = talker(Conversations::new(), move |reverse, _| {
+        let (channel, go, late) = (reverse.channel(0), go_rx.clone(), late_tx.lock().unwrap().clone());
+        std::thread::spawn(move || {
+            go.lock().unwrap().recv().unwrap();
+            let started = Instant::now();
+            late.send((channel.call(1, b"late", None), started.elapsed())).unwrap();
+        });
+        Ok(b"returned".to_vec())
+    });
+    let channel = loopback(&service);
+    assert_eq!(&channel.converse(1, b"", None, &mut echo(b"")).unwrap()[..], b"returned");
+    go_tx.send(()).unwrap();
+    let (result, took) = late_rx.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert!(matches!(result, Err(RemoteError::ConnectionClosed(_))), "{result:?}");
+    assert!(took < Duration::from_millis(100), "no wait for an idle timeout: {took:?}");
+    assert_eq!(service.conversations.active(), 0);
+}
+
+#[test]
+fn the_worker_limit_counts_running_implementations_only() {
+    let service = talker(Conversations::new().with_max_workers(1), |reverse, request| {
+        if &request[..] == b"ask" {
+            reverse.channel(0).call(1, b"?", None).map_err(internal)?;
+        }
+        Ok(b"ok".to_vec())
+    });
+    let channel = loopback(&service);
+    // Conversations that never call back do not hold a slot.
+    for _ in 0..3 {
+        assert_eq!(&channel.converse(1, b"quick", None, &mut echo(b"")).unwrap()[..], b"ok");
+    }
+    // One waiting for an answer does; a second is refused, and typed.
+    let first = past_pending(&channel, channel.call(1, b"ask", None).unwrap());
+    let (header, _) = Header::split(&first).unwrap();
+    assert_eq!(header.kind, Kind::Callback);
+    let refused = channel.call(1, b"ask", None).unwrap_err();
+    assert!(matches!(refused, RemoteError::Service { code: ErrorCode::Unavailable, .. }), "{refused:?}");
+    let done = channel.call(CONTINUE, &message(Kind::Answer, &header, header.session, b"!"), None).unwrap();
+    let done = past_pending(&channel, done);
+    assert_eq!(Header::split(&done).unwrap().0.kind, Kind::Done);
+    assert_eq!(service.conversations.active(), 0);
+    assert_eq!(&channel.converse(1, b"ask", None, &mut echo(b"")).unwrap()[..], b"ok");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What review found in the first version
+
+/// Session ids are unguessable: a client that starts a conversation of its own cannot derive
+/// its neighbours' ids from it (the first version numbered them consecutively, and a forged
+/// answer was accepted and got the other client's result).
+#[test]
+fn a_client_cannot_answer_another_clients_callback() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        let answer = reverse.channel(0).call(1, b"what is your password?", None).map_err(internal)?;
+        Ok([&b"result for "[..], &answer].concat())
+    });
+    let (_runtime, server) = tcp(&service, 2);
+    let (alice, mallory) = (connect(&server), connect(&server));
+    let (alices, _) = Header::split(&past_pending(&alice, alice.call(1, b"", None).unwrap())).unwrap();
+    let (mallorys, _) = Header::split(&past_pending(&mallory, mallory.call(1, b"", None).unwrap())).unwrap();
+    // Mallory guesses Alice's session from her own.
+    for guess in [mallorys.session.wrapping_sub(1), mallorys.session.wrapping_add(1)] {
+        let forged = mallory.call(CONTINUE, &message(Kind::Answer, &mallorys, guess, b"forged"), None);
+        assert!(
+            matches!(forged, Err(RemoteError::Service { code: ErrorCode::BadRequest, .. })),
+            "another client's session must be refused; mallory got {forged:?}"
+        );
+    }
+    let genuine = alice.call(CONTINUE, &message(Kind::Answer, &alices, alices.session, b"alice"), None);
+    let _ = mallory.call(CONTINUE, &message(Kind::Answer, &mallorys, mallorys.session, b"mallory"), None);
+    let genuine = past_pending(&alice, genuine.expect("alice's own answer is accepted"));
+    assert_eq!(Header::split(&genuine).unwrap().1, b"result for alice");
+}
+
+/// An implementation that takes a lock and keeps it across a callback (a common shape:
+/// `let state = self.state.lock(); socket.read()`) does not stall the server thread: the second
+/// conversation's start answers "pending" instead of waiting for the lock, so the first one's
+/// answer gets through. (The first version blocked the thread until the worker's next message:
+/// nothing moved until the first worker's idle timeout, and the first call failed.)
+fn stalls_behind_a_lock(workers: usize, shared_connection: bool) {
+    let lock = Arc::new(Mutex::new(()));
+    let service = talker(Conversations::new().with_idle_timeout(Duration::from_secs(1)), move |reverse, _| {
+        let _state = lock.lock().unwrap();
+        let answer = reverse.channel(0).call(1, b"read", None).map_err(internal)?;
+        Ok(answer.to_vec())
+    });
+    let (_runtime, server) = tcp(&service, workers);
+    let first_client = connect(&server);
+    let second_client = if shared_connection { None } else { Some(connect(&server)) };
+    let second_client: &BlockingClient = second_client.as_ref().unwrap_or(&first_client);
+    let (go_tx, go_rx) = mpsc::channel();
+    let started = Instant::now();
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(move || {
+            go_rx.recv().unwrap();
+            second_client.converse(1, b"", None, &mut echo(b"second"))
+        });
+        let first = first_client.converse(1, b"", None, &mut |callback: Callback<'_>, out: &mut Vec<u8>| {
+            // The second caller starts while the first worker holds the lock and waits for us.
+            go_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            echo(b"first")(callback, out)
+        });
+        (first, second.join().unwrap())
+    });
+    let took = started.elapsed();
+    assert_eq!(owned(second), Ok(b"readsecond".to_vec()));
+    assert_eq!(owned(first), Ok(b"readfirst".to_vec()), "the first call is lost after {took:?}");
+    assert!(took < Duration::from_millis(800), "stalled for {took:?}");
+}
+
+#[test]
+fn a_lock_held_across_a_callback_does_not_stall_a_shared_connection() {
+    stalls_behind_a_lock(2, true);
+}
+
+/// The same across two connections when the server has one thread (the io_uring server's
+/// single event loop, or a small tokio runtime).
+#[test]
+fn a_lock_held_across_a_callback_does_not_stall_a_one_thread_server() {
+    stalls_behind_a_lock(1, false);
+}
+
+/// A caller whose callback panics abandons the conversation, so an implementation that goes on
+/// (it got an error, not a panic) and calls back again fails at once instead of waiting for the
+/// idle timeout (30 s by default) with its session and worker.
+#[test]
+fn a_panicking_callback_abandons_the_conversation() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        let channel = reverse.channel(0);
+        let first = channel.call(1, b"first", None);
+        let second = channel.call(1, b"second", None);
+        Ok(format!("{} {}", first.is_ok(), second.is_ok()).into_bytes())
+    });
+    let channel = loopback(&service);
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        channel.converse(1, b"", None, &mut |_: Callback<'_>, _: &mut Vec<u8>| panic!("caller broke"))
+    }))
+    .unwrap_err();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"caller broke"));
+    assert!(
+        wait_until(Duration::from_millis(300), || service.conversations.active() == 0),
+        "the abandoned session still holds a worker and a slot"
+    );
+}
+
+/// A reverse call with a deadline (e.g. a reverse proxy built `with_timeout`) that expires ends
+/// that call only: the implementation handles the error and returns a result, and the caller's
+/// late answer is recognised by its sequence number and dropped.
+#[test]
+fn a_reverse_call_deadline_does_not_end_the_conversation() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        let deadline = Instant::now() + Duration::from_millis(50);
+        match reverse.channel(0).call(1, b"slow", Some(deadline)) {
+            Ok(answer) => Ok(answer.to_vec()),
+            Err(RemoteError::DeadlineExceeded) => Ok(b"fallback".to_vec()),
+            Err(other) => Err(internal(other)),
+        }
+    });
+    let channel = loopback(&service);
+    let reply = channel.converse(1, b"", None, &mut |callback: Callback<'_>, out: &mut Vec<u8>| {
+        std::thread::sleep(Duration::from_millis(150));
+        echo(b"")(callback, out)
+    });
+    assert_eq!(owned(reply), Ok(b"fallback".to_vec()));
+}
+
+/// A caller whose deadline passes abandons the conversation: the implementation's next callback
+/// fails at once instead of waiting for the idle timeout with a worker and a session.
+#[test]
+fn a_caller_that_times_out_abandons_the_conversation() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        std::thread::sleep(Duration::from_millis(200));
+        let answer = reverse.channel(0).call(1, b"too late", None).map_err(internal)?;
+        Ok(answer.to_vec())
+    });
+    let (_runtime, server) = tcp(&service, 2);
+    let client = connect(&server);
+    let deadline = Some(Instant::now() + Duration::from_millis(50));
+    let error = client.converse(1, b"", deadline, &mut echo(b"")).unwrap_err();
+    assert!(matches!(error, RemoteError::DeadlineExceeded), "{error:?}");
+    assert!(
+        wait_until(Duration::from_millis(600), || service.conversations.active() == 0),
+        "the abandoned session still holds a worker and a slot"
+    );
+}
+
+/// A conversation that fails after one of its callbacks ran is not a transport failure any more:
+/// no retry or fail-over layer may re-fire it, which would run the callback twice. Before the
+/// first callback the transport error comes back as it is, so re-firing stays possible.
+#[test]
+fn a_conversation_failing_after_a_callback_is_not_refired() {
+    /// Passes the call through; every continuation fails as if the connection broke.
+    struct BreaksAfterTheFirstReply<'a>(&'a dyn Channel);
+    impl Channel for BreaksAfterTheFirstReply<'_> {
+        fn call(&self, method: u32, request: &[u8], deadline: Option<Instant>) -> Result<Bytes, RemoteError> {
+            if method == CONTINUE && Header::split(request).is_ok_and(|(h, _)| h.kind != Kind::Abandon) {
+                return Err(RemoteError::ConnectionClosed("broken".into()));
+            }
+            self.0.call(method, request, deadline)
+        }
+        fn send_one_way(&self, method: u32, request: &[u8]) -> Result<(), RemoteError> {
+            self.0.send_one_way(method, request)
+        }
+        fn flush(&self) -> Result<(), RemoteError> {
+            self.0.flush()
+        }
+    }
+    let service = talker(Conversations::new(), |reverse, _| {
+        let answer = reverse.channel(0).call(1, b"?", None).map_err(internal)?;
+        Ok(answer.to_vec())
+    });
+    let inner = loopback(&service);
+    let channel = BreaksAfterTheFirstReply(&inner);
+    let mut ran = 0;
+    let error = channel
+        .converse(1, b"", None, &mut |callback: Callback<'_>, out: &mut Vec<u8>| {
+            ran += 1;
+            echo(b"")(callback, out)
+        })
+        .unwrap_err();
+    assert_eq!(ran, 1);
+    assert!(!error.is_transport_failure(), "{error:?}");
+    assert!(
+        matches!(&error, RemoteError::Service { code: ErrorCode::Unavailable, message } if message.contains("not re-fired"))
+    );
+    // Broken before any callback: the transport error itself.
+    let quick = talker(Conversations::new(), |_, _| Ok(b"no callbacks".to_vec()));
+    let quick_inner = loopback(&quick);
+    struct Down;
+    impl Channel for Down {
+        fn call(&self, _: u32, _: &[u8], _: Option<Instant>) -> Result<Bytes, RemoteError> {
+            Err(RemoteError::ConnectionClosed("down".into()))
+        }
+        fn send_one_way(&self, _: u32, _: &[u8]) -> Result<(), RemoteError> {
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), RemoteError> {
+            Ok(())
+        }
+    }
+    let error = Down.converse(1, b"", None, &mut echo(b"")).unwrap_err();
+    assert!(error.is_transport_failure(), "{error:?}");
+    assert_eq!(&quick_inner.converse(1, b"", None, &mut echo(b"")).unwrap()[..], b"no callbacks");
+}
