@@ -52,13 +52,27 @@ impl<S: Service + ?Sized> Service for std::sync::Arc<S> {
     }
 }
 
+thread_local! {
+    static ONE_WAY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the call [`dispatch`] is running on this thread is one-way (its reply is thrown
+/// away). For services whose reply must reach the caller, such as a conversation's callback
+/// requests ([`crate::conversation::Conversations`] refuses one-way starts).
+pub fn in_one_way_call() -> bool {
+    ONE_WAY.with(std::cell::Cell::get)
+}
+
 /// Runs `request` on `service` and queues its answer on `conn`. `scratch` receives the discarded
 /// reply of one-way calls.
 pub fn dispatch(conn: &mut ServerConnection, service: &dyn Service, request: Request, scratch: &mut Vec<u8>) {
     let Request { call_id, method, payload, one_way } = request;
     if one_way {
         scratch.clear();
-        if let Err(err) = guarded(|| service.call(method, &payload, scratch)) {
+        ONE_WAY.with(|flag| flag.set(true));
+        let result = guarded(|| service.call(method, &payload, scratch));
+        ONE_WAY.with(|flag| flag.set(false));
+        if let Err(err) = result {
             conn.respond_error(call_id, true, err.code, &err.message);
         }
         return;

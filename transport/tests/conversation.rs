@@ -503,3 +503,19 @@ fn a_conversation_failing_after_a_callback_is_not_refired() {
     assert!(error.is_transport_failure(), "{error:?}");
     assert_eq!(&quick_inner.converse(1, b"", None, &mut echo(b"")).unwrap()[..], b"no callbacks");
 }
+
+/// A conversation sent as a one-way call would have its callback requests thrown away and its
+/// worker wait for answers until the idle timeout: it is refused before any worker starts.
+#[test]
+fn a_one_way_start_is_refused_without_a_worker() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        let answer = reverse.channel(0).call(1, b"?", None).map_err(internal)?;
+        Ok(answer.to_vec())
+    });
+    let channel = loopback(&service);
+    channel.send_one_way(1, b"").unwrap();
+    let error = channel.flush().unwrap_err();
+    assert!(matches!(error, RemoteError::Service { code: ErrorCode::BadRequest, .. }), "{error:?}");
+    assert_eq!((service.conversations.workers(), service.conversations.active()), (0, 0));
+    assert_eq!(&channel.converse(1, b"", None, &mut echo(b"!")).unwrap()[..], b"?!");
+}

@@ -132,6 +132,10 @@ impl Conversations {
     where
         F: FnOnce(&Reverse) -> Result<Vec<u8>, ServiceError> + Send + 'static,
     {
+        if crate::service::in_one_way_call() {
+            // Its callback requests would be thrown away, and its worker wait for answers.
+            return Err(ServiceError::bad_request("a call with interface arguments cannot be sent one-way"));
+        }
         let table = &self.table;
         let max = table.max_workers.load(Ordering::Relaxed);
         if table.workers.fetch_add(1, Ordering::AcqRel) >= max {
