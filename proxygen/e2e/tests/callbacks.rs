@@ -54,7 +54,7 @@ fn loopback_callbacks_reach_the_callers_object_on_its_thread() {
     exercise(&proxy);
     assert_eq!(proxy.calls(), 4, "ordinary methods still work next to conversational ones");
     assert_eq!(handler.calls(), 4);
-    assert_eq!(server.conversations(), 0, "every conversation ended");
+    assert_eq!(server.conversations().active(), 0, "every conversation ended");
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn callback_failures_end_the_call_without_stopping_the_server() {
     // server was told, so its worker ends at once.
     let panic = catch_unwind(AssertUnwindSafe(|| proxy.handle(&Broken, 8))).unwrap_err();
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"the caller's socket broke"));
-    assert_eq!(server.conversations(), 0);
+    assert_eq!(server.conversations().active(), 0);
     // The server goes on.
     let socket = MemorySocket::new("ok", b"abc");
     assert_eq!(proxy.handle(&socket, 2), 3);
@@ -165,7 +165,7 @@ fn hostile_continuations_get_typed_errors() {
     assert_eq!(hatch::codegen::decode::<u64>(body).unwrap(), 0);
     // The conversation is over: answering again is refused.
     assert!(is_code(channel.call(CONTINUE, &answer, None), ErrorCode::BadRequest));
-    assert_eq!(server.conversations(), 0);
+    assert_eq!(server.conversations().active(), 0);
 }
 
 #[test]
@@ -173,12 +173,13 @@ fn abandoned_conversations_are_freed_and_limited() {
     let (server, channel) = impatient();
     start_handle(&*channel).unwrap();
     start_handle(&*channel).unwrap();
-    assert_eq!(server.conversations(), 2);
+    assert_eq!(server.conversations().active(), 2);
     assert!(
         matches!(start_handle(&*channel), Err(RemoteError::Service { code: ErrorCode::Unavailable, .. })),
         "over the limit"
     );
-    assert!(wait_until(Duration::from_secs(10), || server.conversations() == 0), "idle conversations time out");
+    let idle = || server.conversations().active() == 0 && server.conversations().workers() == 0;
+    assert!(wait_until(Duration::from_secs(10), idle), "idle conversations time out and their workers end");
     // And the server serves the next caller normally.
     let proxy = HandlerProxy::new(channel);
     exercise(&proxy);
@@ -219,7 +220,7 @@ mod tokio_backend {
             }
         });
         assert_eq!(handler.calls(), 400);
-        assert_eq!(server.conversations(), 0);
+        assert_eq!(server.conversations().active(), 0);
     }
 
     #[test]
@@ -264,6 +265,6 @@ mod uring_backend {
                 });
             }
         });
-        assert_eq!(server.conversations(), 0);
+        assert_eq!(server.conversations().active(), 0);
     }
 }

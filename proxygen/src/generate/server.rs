@@ -49,9 +49,10 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
                 self
             }
 
-            /// Conversations (calls of methods with interface arguments) running now.
-            pub fn conversations(&self) -> usize {
-                self.conversations.active()
+            /// The conversations (calls of methods with interface arguments): how many are open,
+            /// how many implementations run.
+            pub fn conversations(&self) -> &#rt::Conversations {
+                &self.conversations
             }
         }
     });
