@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hatch_transport::conversation::{CONTINUE, Callback, Conversations, Header, Kind, Reverse};
 use hatch_transport::tokio::{BlockingClient, Server};
-use hatch_transport::{Channel, Config, ErrorCode, LoopbackChannel, RemoteError, Service, ServiceError};
+use hatch_transport::{AsyncChannel, Channel, Config, ErrorCode, LoopbackChannel, RemoteError, Service, ServiceError};
 use tokio::runtime::{Builder, Runtime};
 
 type Body = dyn Fn(&Reverse, Bytes) -> Result<Vec<u8>, ServiceError> + Send + Sync;
@@ -519,4 +519,28 @@ fn a_one_way_start_is_refused_without_a_worker() {
     assert!(matches!(error, RemoteError::Service { code: ErrorCode::BadRequest, .. }), "{error:?}");
     assert_eq!((service.conversations.workers(), service.conversations.active()), (0, 0));
     assert_eq!(&channel.converse(1, b"", None, &mut echo(b"!")).unwrap()[..], b"?!");
+}
+
+/// An async caller whose future is dropped mid-conversation (a timeout around it, a cancelled
+/// task) abandons the conversation, so the worker does not wait 30 s for an answer.
+#[test]
+fn a_dropped_async_conversation_is_abandoned() {
+    let service = talker(Conversations::new(), |reverse, _| {
+        std::thread::sleep(Duration::from_millis(200));
+        let answer = reverse.channel(0).call(1, b"anyone?", None).map_err(internal)?;
+        Ok(answer.to_vec())
+    });
+    let (runtime, server) = tcp(&service, 2);
+    runtime.block_on(async {
+        let client = hatch_transport::tokio::Client::connect(server.local_addr(), Config::default()).await.unwrap();
+        let mut answer = echo(b"");
+        let mut on_callback = |callback: Callback<'_>, out: &mut Vec<u8>| answer(callback, out);
+        let call = hatch_transport::conversation::converse_async(&client, 1, b"", None, &mut on_callback);
+        assert!(tokio::time::timeout(Duration::from_millis(50), call).await.is_err(), "still running");
+        // The abandon is a one-way message: make sure it left.
+        client.flush().await.unwrap();
+    });
+    let conversations = &service.conversations;
+    let done = || conversations.active() == 0 && conversations.workers() == 0;
+    assert!(wait_until(Duration::from_secs(3), done), "the worker still waits for its caller");
 }

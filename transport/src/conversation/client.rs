@@ -73,8 +73,8 @@ pub fn converse<C: Channel + ?Sized>(
 }
 
 /// [`converse`] over an [`AsyncChannel`]. `on_callback` runs on the task polling the future. A
-/// future dropped mid-conversation does not tell the server, whose worker then waits for the
-/// callback's answer until its idle timeout.
+/// future dropped mid-conversation abandons it with a one-way message, so the server's worker
+/// does not wait for an answer that will never come.
 pub async fn converse_async<C: AsyncChannel + ?Sized>(
     channel: &C,
     method: MethodId,
@@ -84,11 +84,18 @@ pub async fn converse_async<C: AsyncChannel + ?Sized>(
 ) -> Result<Bytes, RemoteError> {
     let mut exchange = Exchange::new(on_callback);
     let mut reply = channel.call(method, request, deadline).await?;
+    let mut dropped = AbandonOnDrop { channel, session: None };
     loop {
-        let sent = match exchange.read(&reply) {
-            Ok(Next::Done) => return Ok(reply.slice(HEADER_LEN..)),
+        let read = exchange.read(&reply);
+        dropped.session = exchange.session;
+        let sent = match read {
+            Ok(Next::Done) => {
+                dropped.session = None;
+                return Ok(reply.slice(HEADER_LEN..));
+            }
             Ok(Next::Send) => channel.call(CONTINUE, &exchange.message, deadline).await,
             Ok(Next::Panicked(panic)) => {
+                dropped.session = None;
                 let _ = channel.call(CONTINUE, &exchange.message, Some(Instant::now() + ABANDON_WAIT)).await;
                 resume_unwind(panic)
             }
@@ -97,11 +104,29 @@ pub async fn converse_async<C: AsyncChannel + ?Sized>(
         match sent {
             Ok(next) => reply = next,
             Err(error) => {
+                dropped.session = None;
                 if let Some(abandon) = exchange.abandon_after(&error) {
                     let _ = channel.call(CONTINUE, abandon, Some(Instant::now() + ABANDON_WAIT)).await;
                 }
                 return Err(exchange.failed(error));
             }
+        }
+    }
+}
+
+/// Abandons a conversation whose future is dropped before it ends (`session` is cleared on every
+/// path that ends it otherwise). One-way, because a destructor cannot wait.
+struct AbandonOnDrop<'c, C: AsyncChannel + ?Sized> {
+    channel: &'c C,
+    session: Option<u64>,
+}
+
+impl<C: AsyncChannel + ?Sized> Drop for AbandonOnDrop<'_, C> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session {
+            let mut message = Vec::with_capacity(HEADER_LEN);
+            Header::of(Kind::Abandon, session).write(&mut message);
+            let _ = self.channel.send_one_way(CONTINUE, &message);
         }
     }
 }

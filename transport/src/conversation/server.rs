@@ -196,9 +196,17 @@ impl Conversations {
         if header.kind.from_server() {
             return Err(ServiceError::bad_request("conversation: a server's message in a request"));
         }
-        let session = self.table.sessions.lock().get(&header.session).cloned().ok_or_else(|| {
-            ServiceError::bad_request(format!("conversation {:#x} is unknown or finished", header.session))
-        })?;
+        let Some(session) = self.table.sessions.lock().get(&header.session).cloned() else {
+            if header.kind == Kind::Abandon {
+                // Leaving a conversation that already ended (or gave up on its caller) is done.
+                Header::of(Kind::Done, header.session).write(reply);
+                return Ok(());
+            }
+            return Err(ServiceError::bad_request(format!(
+                "conversation {:#x} is unknown or finished",
+                header.session
+            )));
+        };
         let answer = match header.kind {
             Kind::Answer => Some(Ok(payload.slice(HEADER_LEN..))),
             Kind::Failed => Some(Err(RemoteError::Service {
