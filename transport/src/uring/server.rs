@@ -10,6 +10,7 @@
 //!
 //! Closing is lingering, as in the tokio backend: after its last reply and `GoAway` a connection
 //! sends its FIN and reads (discarding) until the peer's, because closing with the peer's bytes
+//! unread would reset the connection, and a reset can destroy the `GoAway` before the peer reads
 //! it. A peer that does not hang up within [`CLOSE_GRACE`] is cut off. At shutdown, a connection
 //! with no unread bytes closes as soon as its `GoAway` is out, so idle clients do not hold the
 //! shutdown up for the grace period.
@@ -367,6 +368,9 @@ impl EventLoop {
                 self.adopt(stream);
             }
         }
+        // Later connections are refused rather than completed by the kernel and reset when the
+        // listener closes, up to a grace period later.
+        let _ = socket2::SockRef::from(&self.listener).shutdown(Shutdown::Read);
         for slot in 0..self.conns.len() {
             self.say_goodbye(slot);
         }
@@ -388,7 +392,7 @@ impl EventLoop {
     /// Starts the [`CLOSE_GRACE`] timer of a closing connection, once.
     fn arm_close_timer(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        if conn.timer_armed || conn.broken {
+        if conn.timer_armed || conn.timer_cancelled || conn.broken {
             return;
         }
         let sqe = opcode::Timeout::new(&*self.close_grace).build().user_data(user_data(op::LINGER, slot));
@@ -665,25 +669,35 @@ impl EventLoop {
     /// operation references it.
     fn maybe_free(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        if !conn.closing || conn.send.is_some() || (!conn.broken && conn.core.queued_bytes() > 0) {
+        if !conn.closing {
+            return;
+        }
+        // The grace bounds the whole goodbye, including replies to a peer that stopped reading
+        // (a peer that hung up itself is left to take its replies, as in the tokio backend).
+        if !conn.peer_done || self.stopping {
+            self.arm_close_timer(slot);
+        }
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        if conn.send.is_some() || (!conn.broken && conn.core.queued_bytes() > 0) {
             return;
         }
         if !conn.broken && !conn.peer_done {
-            if !conn.fin_sent {
-                conn.fin_sent = true;
-                // At shutdown a peer with nothing in flight towards us (an idle client, whose
-                // io_uring connection only reads while it makes a call) is not waited for: with no
-                // unread bytes, closing sends a plain FIN after the `GoAway`, not a reset.
-                let idle_peer = self.stopping && socket::unread_bytes(&conn.stream).is_ok_and(|n| n == 0);
-                if idle_peer || conn.stream.shutdown(Shutdown::Write).is_err() {
-                    self.cut_off(slot);
-                } else {
-                    self.arm_close_timer(slot);
-                    self.arm_recv(slot);
-                }
+            if conn.fin_sent {
+                return;
             }
-            return;
+            conn.fin_sent = true;
+            // At shutdown a peer with nothing in flight towards us (an idle client, whose
+            // io_uring connection only reads while it makes a call) is not waited for: with no
+            // unread bytes, closing sends a plain FIN after the `GoAway`, not a reset.
+            let idle_peer = self.stopping && socket::unread_bytes(&conn.stream).is_ok_and(|n| n == 0);
+            if idle_peer || conn.stream.shutdown(Shutdown::Write).is_err() {
+                self.cut_off(slot);
+            } else {
+                self.arm_recv(slot);
+                return;
+            }
         }
+        let Some(conn) = self.conns[slot].as_mut() else { return };
         if conn.recv_armed {
             // Ending the read side terminates the receive; its completion brings us back here.
             let _ = conn.stream.shutdown(Shutdown::Both);
