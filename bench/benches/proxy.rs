@@ -11,9 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hatch::codegen::{Bytes, Channel, Config, MethodId, RemoteError};
-use hatch_bench::{
-    Latency, Placement, ServerThread, current_thread_runtime, latency_header, latency_row, measure, pin, placements,
-};
+use hatch_bench::{Latency, Placement, current_thread_runtime, latency_header, latency_row, measure, pin, placements};
 use hatch_proxygen_e2e::primes::{LocalPrimes, Primes, PrimesAsyncClient, PrimesProxy, PrimesServer, primes_wire};
 use hatch_transport::AsyncChannel;
 use hatch_transport::uring::{Client, Server, UringOptions};
@@ -21,6 +19,9 @@ use hatch_transport::uring::{Client, Server, UringOptions};
 /// The argument of every call: a small prime, so the remote work is a few hundred nanoseconds and
 /// the figures show the cost of the call path.
 const N: u64 = 7_919;
+
+#[path = "common/tarpc_peer.rs"]
+mod tarpc_peer;
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -137,10 +138,8 @@ fn tokio_pair(placement: Placement, iters: usize, method: MethodId, request: &[u
 
 mod tarpc_primes {
     use super::*;
-    use futures::StreamExt;
-    use tarpc::server::Channel as _;
     use tarpc::tokio_serde::formats::Bincode;
-    use tarpc::{client, context, server};
+    use tarpc::{client, context};
 
     #[tarpc::service]
     pub trait PrimesService {
@@ -157,20 +156,7 @@ mod tarpc_primes {
     }
 
     pub fn call(placement: Placement, iters: usize) -> Latency {
-        let server = ServerThread::spawn(placement.server_cpu, |tx, stop| async move {
-            let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
-            tx.send(listener.local_addr()).unwrap();
-            let accept = async {
-                while let Some(Ok(transport)) = listener.next().await {
-                    let _ = transport.get_ref().set_nodelay(true);
-                    let channel = server::BaseChannel::with_defaults(transport);
-                    tokio::spawn(channel.execute(PrimesServer.serve()).for_each(|response| async move {
-                        tokio::spawn(response);
-                    }));
-                }
-            };
-            tokio::select! { _ = accept => {}, _ = stop.wait() => {} }
-        });
+        let server = tarpc_peer::tarpc_server!(placement.server_cpu, PrimesServer);
         let addr = server.addr;
         let rt = current_thread_runtime();
         let client = rt.block_on(async {

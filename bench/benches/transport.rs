@@ -24,6 +24,9 @@ struct Budget {
     rate_time: Duration,
 }
 
+#[path = "common/tarpc_peer.rs"]
+mod tarpc_peer;
+
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let budget = if quick {
@@ -275,9 +278,8 @@ fn tokio_in_flight(placement: Placement, duration: Duration, depth: usize) -> f6
 mod tarpc_bench {
     use super::*;
     use futures::StreamExt;
-    use tarpc::server::Channel as _;
     use tarpc::tokio_serde::formats::Bincode;
-    use tarpc::{client, context, server};
+    use tarpc::{client, context};
 
     #[tarpc::service]
     pub trait EchoService {
@@ -294,20 +296,7 @@ mod tarpc_bench {
     }
 
     fn serve(placement: Placement) -> ServerThread {
-        ServerThread::spawn(placement.server_cpu, |tx, stop| async move {
-            let mut listener = tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await.unwrap();
-            tx.send(listener.local_addr()).unwrap();
-            let accept = async {
-                while let Some(Ok(transport)) = listener.next().await {
-                    let _ = transport.get_ref().set_nodelay(true);
-                    let channel = server::BaseChannel::with_defaults(transport);
-                    tokio::spawn(channel.execute(EchoServer.serve()).for_each(|response| async move {
-                        tokio::spawn(response);
-                    }));
-                }
-            };
-            tokio::select! { _ = accept => {}, _ = stop.wait() => {} }
-        })
+        tarpc_peer::tarpc_server!(placement.server_cpu, EchoServer)
     }
 
     fn connect(rt: &tokio::runtime::Runtime, addr: SocketAddr) -> EchoServiceClient {
