@@ -59,17 +59,3 @@ pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     socket.listen(1024)?;
     Ok(socket.into())
 }
-
-/// Bytes received on `stream` and not yet read (`FIONREAD`).
-#[cfg(unix)]
-pub fn unread_bytes(stream: &TcpStream) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    let mut unread: libc::c_int = 0;
-    // SAFETY: FIONREAD on a valid socket descriptor writes one c_int through the pointer, which
-    // points at a live local.
-    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut unread) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(usize::try_from(unread).unwrap_or(0))
-}

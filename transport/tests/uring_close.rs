@@ -1,7 +1,7 @@
 //! The io_uring server's lingering close and shutdown `GoAway`, from a review of the first
-//! version (commit 8061565): three problems it found are fixed and pinned here; the fourth
-//! (a request crossing the shutdown `GoAway` of a connection with nothing unread) is known and
-//! its test is ignored. Every test bounds its waits, so none can hang.
+//! version (commit 8061565): the four problems it found are fixed and pinned here (the last, a
+//! request crossing the shutdown `GoAway`, by the quiet-period linger). Every test bounds its
+//! waits, so none can hang.
 
 #![cfg(all(feature = "uring", target_os = "linux"))]
 
@@ -214,18 +214,14 @@ fn connection_arriving_during_a_lingering_shutdown_is_refused() {
     }
 }
 
-/// server.rs `maybe_free`: at shutdown a connection with no unread bytes (`FIONREAD` == 0) is
-/// shut down at once after its `GoAway`, instead of lingering. A request the client sent before
-/// the `GoAway` reached it (one round trip of delay, simulated here by 20 ms) then arrives at a
-/// closed socket and the server's kernel answers with a reset; on a real network that reset can
+/// server.rs `maybe_free`: the first version shut a connection with no unread bytes
+/// (`FIONREAD` == 0) down at once after its shutdown `GoAway`. A request the client sent before
+/// the `GoAway` reached it (one round trip of delay, simulated here by 20 ms) then arrived at a
+/// closed socket and the server's kernel answered with a reset; on a real network that reset can
 /// overtake or destroy an unacknowledged `GoAway` (and with the multishot receive draining the
-/// socket, `FIONREAD` is nearly always 0, so this is the common case, not a corner).
-/// Known: at shutdown a connection with no unread bytes is closed as soon as its `GoAway` is out
-/// (so idle io_uring clients, which only read while calling, do not hold the shutdown up); a
-/// request the client sent just before reading the `GoAway` then meets a closed socket and a
-/// reset. On loopback the client still reads the `GoAway`; over a lossy network it may not.
+/// socket, `FIONREAD` is nearly always 0, so this was the common case, not a corner). Now the
+/// server lingers after its FIN until the peer has been silent for `QUIET_PERIOD` (100 ms).
 #[test]
-#[ignore = "known: a short quiet-period linger at shutdown would fix it; see the module docs"]
 fn request_crossing_the_shutdown_goaway_is_not_reset() {
     let service = Arc::new(Slow::default());
     let (server, addr) = serve(service.clone(), Config::default());
@@ -294,8 +290,8 @@ fn backlog_at_shutdown() -> (Duration, Vec<u8>, End) {
     (took, received, end)
 }
 
-/// server.rs `maybe_free`: the "idle peer" branch (`unread_bytes == 0` at shutdown) calls
-/// `cut_off` and returns. When no receive is armed (here: the connection was paused because its
+/// server.rs `maybe_free`: the first version's "idle peer" branch (no unread bytes at shutdown)
+/// called `cut_off` and returned. When no receive is armed (here: the connection was paused because its
 /// reply exceeded `outbox_high_water`, and a closing connection does not re-arm on unpause; also a
 /// connection adopted by a late accept completion after `begin_stop`) nothing calls `maybe_free`
 /// again, so the `CLOSE_GRACE` timer is never cancelled: the slot lingers until the timer fires

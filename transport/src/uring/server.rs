@@ -11,9 +11,11 @@
 //! Closing is lingering, as in the tokio backend: after its last reply and `GoAway` a connection
 //! sends its FIN and reads (discarding) until the peer's, because closing with the peer's bytes
 //! unread would reset the connection, and a reset can destroy the `GoAway` before the peer reads
-//! it. A peer that does not hang up within [`CLOSE_GRACE`] is cut off. At shutdown, a connection
-//! with no unread bytes closes as soon as its `GoAway` is out, so idle clients do not hold the
-//! shutdown up for the grace period.
+//! it. A peer that does not hang up within [`CLOSE_GRACE`] is cut off. At shutdown a peer is also
+//! cut off once it has sent nothing for [`QUIET_PERIOD`] after our FIN: idle clients (an io_uring
+//! client reads only while it calls, so it may never see the `GoAway`) do not hold the shutdown up
+//! for the whole grace, while a request that was already on its way when the `GoAway` left is
+//! still read (and dropped) rather than answered with a reset.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -39,6 +41,10 @@ const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50)
 /// How long a closing connection may take to deliver its last replies and `GoAway` and to see the
 /// peer hang up, before it is cut off.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// At shutdown, how long a closing connection's peer may stay silent after our FIN before it is
+/// cut off: a few round trips, so bytes it sent before seeing the `GoAway` still arrive at an
+/// open socket (closing on them would reset the connection).
+const QUIET_PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Operation kinds, in the low bits of `user_data`; the connection slot is in the high bits.
 mod op {
@@ -49,7 +55,8 @@ mod op {
     pub const CANCEL: u64 = 5;
     pub const ACCEPT_RETRY: u64 = 6;
     pub const LINGER: u64 = 7;
-    pub const BITS: u32 = 3;
+    pub const QUIET: u64 = 8;
+    pub const BITS: u32 = 4;
     pub const MASK: u64 = (1 << BITS) - 1;
 }
 
@@ -174,10 +181,21 @@ struct Conn {
     broken: bool,
     /// Our FIN is sent; reading only to see the peer's.
     fin_sent: bool,
-    /// A [`CLOSE_GRACE`] timer is in flight, and whether its cancellation was asked for.
-    timer_armed: bool,
-    timer_cancelled: bool,
+    /// The [`CLOSE_GRACE`] timer.
+    grace: Timer,
+    /// The [`QUIET_PERIOD`] timer (at shutdown only).
+    quiet: Timer,
+    /// Bytes arrived since the quiet timer was last armed.
+    heard: bool,
     ops: u32,
+}
+
+/// One timer of a connection: in flight, and whether its cancellation was asked for (then it is
+/// never armed again).
+#[derive(Default)]
+struct Timer {
+    armed: bool,
+    cancelled: bool,
 }
 
 enum RecvMode {
@@ -202,6 +220,7 @@ struct EventLoop {
     accept_retry_armed: bool,
     accept_backoff: Box<types::Timespec>,
     close_grace: Box<types::Timespec>,
+    quiet_period: Box<types::Timespec>,
     stop_armed: bool,
     finished: bool,
     stopping: bool,
@@ -240,6 +259,7 @@ impl EventLoop {
             accept_retry_armed: false,
             accept_backoff: Box::new(types::Timespec::from(ACCEPT_BACKOFF)),
             close_grace: Box::new(types::Timespec::from(CLOSE_GRACE)),
+            quiet_period: Box::new(types::Timespec::from(QUIET_PERIOD)),
             stop_armed: false,
             finished: false,
             stopping: false,
@@ -263,7 +283,7 @@ impl EventLoop {
     fn push(&mut self, sqe: &io_uring::squeue::Entry) -> bool {
         for _ in 0..1000 {
             // SAFETY: every buffer an entry points at outlives its completion: `stop_buf`,
-            // `accept_backoff` and `close_grace` are boxed and kept until `finish` has waited for all operations; a
+            // `accept_backoff`, `close_grace` and `quiet_period` are boxed and kept until `finish` has waited for all operations; a
             // connection's send buffer and plain-mode receive buffer are owned by its `Conn`,
             // which is only freed when its `ops` count is zero; provided buffers belong to
             // `recv_mode`, dropped after `finish`. Callers mark an operation in flight only after
@@ -337,6 +357,7 @@ impl EventLoop {
                     self.maybe_free(slot);
                 }
                 op::LINGER if slot < self.conns.len() => self.on_linger_timer(slot, res),
+                op::QUIET if slot < self.conns.len() => self.on_quiet_timer(slot, res),
                 op::ACCEPT_RETRY => {
                     self.accept_retry_armed = false;
                     if !self.stopping && !self.accept_armed {
@@ -391,14 +412,27 @@ impl EventLoop {
 
     /// Starts the [`CLOSE_GRACE`] timer of a closing connection, once.
     fn arm_close_timer(&mut self, slot: usize) {
+        self.arm_timer(slot, op::LINGER);
+    }
+
+    /// Starts timer `kind` ([`op::LINGER`] or [`op::QUIET`]) unless it is in flight or was
+    /// cancelled; a connection whose timer cannot be queued is cut off.
+    fn arm_timer(&mut self, slot: usize, kind: u64) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        if conn.timer_armed || conn.timer_cancelled || conn.broken {
+        let (timer, timespec) = match kind {
+            op::LINGER => (&mut conn.grace, &*self.close_grace),
+            _ => (&mut conn.quiet, &*self.quiet_period),
+        };
+        if timer.armed || timer.cancelled || conn.broken {
             return;
         }
-        let sqe = opcode::Timeout::new(&*self.close_grace).build().user_data(user_data(op::LINGER, slot));
+        let sqe = opcode::Timeout::new(timespec).build().user_data(user_data(kind, slot));
         if self.push(&sqe) {
             let conn = self.conns[slot].as_mut().expect("checked above");
-            conn.timer_armed = true;
+            match kind {
+                op::LINGER => conn.grace.armed = true,
+                _ => conn.quiet.armed = true,
+            }
             conn.ops += 1;
         } else {
             self.cut_off(slot);
@@ -408,10 +442,26 @@ impl EventLoop {
     fn on_linger_timer(&mut self, slot: usize, res: i32) {
         self.op_done(slot);
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        conn.timer_armed = false;
+        conn.grace.armed = false;
         if -res == libc::ETIME {
             tracing::debug!(peer = ?conn.stream.peer_addr().ok(), "closing connection did not finish in time; cut off");
             self.cut_off(slot);
+        }
+        self.maybe_free(slot);
+    }
+
+    /// At shutdown, after our FIN: a peer that sent something during the last quiet period gets
+    /// another; a silent one is cut off.
+    fn on_quiet_timer(&mut self, slot: usize, res: i32) {
+        self.op_done(slot);
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        conn.quiet.armed = false;
+        if -res == libc::ETIME {
+            if std::mem::take(&mut conn.heard) {
+                self.arm_timer(slot, op::QUIET);
+            } else {
+                self.cut_off(slot);
+            }
         }
         self.maybe_free(slot);
     }
@@ -461,8 +511,9 @@ impl EventLoop {
             peer_done: false,
             broken: false,
             fin_sent: false,
-            timer_armed: false,
-            timer_cancelled: false,
+            grace: Timer::default(),
+            quiet: Timer::default(),
+            heard: false,
             ops: 0,
         };
         let slot = match self.free.pop() {
@@ -515,6 +566,7 @@ impl EventLoop {
         let Some(conn) = self.conns[slot].as_mut() else { return false };
         if res > 0 && conn.closing {
             // Draining until the peer's FIN: the bytes are dropped unread.
+            conn.heard = true;
             if let (RecvMode::Ring(buf_ring), Some(bid)) = (&mut self.recv_mode, cqueue::buffer_select(flags)) {
                 buf_ring.push(bid);
                 returned = true;
@@ -686,13 +738,14 @@ impl EventLoop {
                 return;
             }
             conn.fin_sent = true;
-            // At shutdown a peer with nothing in flight towards us (an idle client, whose
-            // io_uring connection only reads while it makes a call) is not waited for: with no
-            // unread bytes, closing sends a plain FIN after the `GoAway`, not a reset.
-            let idle_peer = self.stopping && socket::unread_bytes(&conn.stream).is_ok_and(|n| n == 0);
-            if idle_peer || conn.stream.shutdown(Shutdown::Write).is_err() {
+            if conn.stream.shutdown(Shutdown::Write).is_err() {
                 self.cut_off(slot);
             } else {
+                // At shutdown a peer that stays silent (an idle client, whose io_uring connection
+                // only reads while it makes a call) is not waited for the whole grace.
+                if self.stopping {
+                    self.arm_timer(slot, op::QUIET);
+                }
                 self.arm_recv(slot);
                 return;
             }
@@ -703,21 +756,29 @@ impl EventLoop {
             let _ = conn.stream.shutdown(Shutdown::Both);
             return;
         }
-        if conn.timer_armed {
-            if !conn.timer_cancelled {
-                conn.timer_cancelled = true;
-                let cancel = opcode::AsyncCancel::new(user_data(op::LINGER, slot))
-                    .build()
-                    .user_data(user_data(op::CANCEL, slot));
-                if self.push(&cancel) {
-                    self.conns[slot].as_mut().expect("checked above").ops += 1;
-                }
+        if conn.grace.armed || conn.quiet.armed {
+            for kind in [op::LINGER, op::QUIET] {
+                self.cancel_timer(slot, kind);
             }
             return;
         }
         if conn.ops == 0 {
             self.conns[slot] = None;
             self.free.push(slot);
+        }
+    }
+
+    /// Asks for timer `kind` of a connection to be cancelled, once, if it is in flight.
+    fn cancel_timer(&mut self, slot: usize, kind: u64) {
+        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let timer = if kind == op::LINGER { &mut conn.grace } else { &mut conn.quiet };
+        if !timer.armed || timer.cancelled {
+            return;
+        }
+        timer.cancelled = true;
+        let cancel = opcode::AsyncCancel::new(user_data(kind, slot)).build().user_data(user_data(op::CANCEL, slot));
+        if self.push(&cancel) {
+            self.conns[slot].as_mut().expect("checked above").ops += 1;
         }
     }
 
