@@ -93,6 +93,7 @@ pub mod clock;
 pub mod envclass;
 pub mod factored;
 pub mod host;
+mod linalg;
 pub mod live;
 pub mod normalise;
 pub mod policy;

@@ -1,42 +1,54 @@
-//! `learn-sim SPACE.json [--seeds N] [--policies a,b,..] [--semi] [--windows N] [--verbose]`
+//! `learn-sim SPACE.json [--seeds N] [--policies a,b,..] [--semi] [--windows N] [--verbose] [--reference]`
 //!
 //! Runs each policy against the space for N seeds (default 10, derived from
 //! the file's seed) and prints one machine-readable summary line per policy;
-//! `--verbose` adds one line per seed on stderr.
+//! `--verbose` adds one line per seed on stderr. `--reference` first prints,
+//! for a few window counts, how often a least-squares fit told the space's
+//! true structure is within 5% of the optimum (`hatch_learner::sim::reference`),
+//! and runs no policy unless `--policies` names some.
 
 use std::process::ExitCode;
 
-use hatch_learner::sim::{PolicyKind, SimSpace, run_once, run_seed, summarise};
+use hatch_learner::sim::{PolicyKind, SimSpace, reference, run_once, run_seed, summarise};
 
 struct Args {
     path: String,
     seeds: usize,
-    policies: Vec<PolicyKind>,
+    /// `None`: every policy, or none with `--reference`.
+    policies: Option<Vec<PolicyKind>>,
     semi: bool,
     windows: Option<usize>,
     verbose: bool,
+    reference: bool,
 }
 
-const USAGE: &str = "usage: learn-sim SPACE.json [--seeds N] [--policies ucb1,ucb1-minmax,discounted,thompson,factored] [--semi] [--windows N] [--verbose]";
+/// Window counts the reference fit is reported at (those within the run's windows).
+const REFERENCE_WINDOWS: [usize; 8] = [10, 20, 30, 50, 100, 150, 200, 300];
+
+const USAGE: &str = "usage: learn-sim SPACE.json [--seeds N] [--policies ucb1,ucb1-minmax,discounted,thompson,factored] [--semi] [--windows N] [--verbose] [--reference]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut a = Args {
         path: String::new(),
         seeds: 10,
-        policies: PolicyKind::ALL.to_vec(),
+        policies: None,
         semi: false,
         windows: None,
         verbose: false,
+        reference: false,
     };
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--seeds" => a.seeds = value("--seeds")?.parse().map_err(|e| format!("--seeds: {e}"))?,
             "--windows" => a.windows = Some(value("--windows")?.parse().map_err(|e| format!("--windows: {e}"))?),
-            "--policies" => a.policies = value("--policies")?.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            "--policies" => {
+                a.policies = Some(value("--policies")?.split(',').map(str::parse).collect::<Result<_, _>>()?)
+            }
             "--semi" => a.semi = true,
             "--verbose" => a.verbose = true,
+            "--reference" => a.reference = true,
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown flag {s}\n{USAGE}")),
             s if a.path.is_empty() => a.path = s.to_string(),
@@ -85,7 +97,14 @@ fn main() -> ExitCode {
         optimum,
         space.describe(&best)
     );
-    for kind in args.policies {
+    if args.reference {
+        let windows: Vec<usize> = REFERENCE_WINDOWS.into_iter().filter(|&w| w <= space.windows).collect();
+        for p in reference(&space, optimum, args.semi, &windows, args.seeds) {
+            println!("reference=true-structure-fit windows={} within_5pct={}/{}", p.windows, p.within_5pct, p.runs);
+        }
+    }
+    let default = if args.reference { Vec::new() } else { PolicyKind::ALL.to_vec() };
+    for kind in args.policies.unwrap_or(default) {
         if args.verbose {
             for i in 0..args.seeds {
                 let r = run_once(&space, kind, optimum, run_seed(space.seed, i), args.semi);

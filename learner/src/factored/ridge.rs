@@ -14,6 +14,7 @@
 //! `p = 1 + Σ options + D` is small (51 for the 700k web space), so a dense
 //! Cholesky per window costs microseconds.
 
+use crate::linalg::{cholesky, solve_lower, solve_upper_t};
 use crate::rng::Rng;
 use crate::space::{Composition, Radix};
 
@@ -167,46 +168,6 @@ impl Ridge {
     }
 }
 
-/// Lower Cholesky factor of a symmetric positive definite `p × p` matrix.
-fn cholesky(a: &[f64], l: &mut [f64], p: usize) {
-    l.fill(0.0);
-    for i in 0..p {
-        for j in 0..=i {
-            let mut s = a[i * p + j];
-            for k in 0..j {
-                s -= l[i * p + k] * l[j * p + k];
-            }
-            if i == j {
-                l[i * p + i] = s.max(1e-300).sqrt();
-            } else {
-                l[i * p + j] = s / l[j * p + j];
-            }
-        }
-    }
-}
-
-/// Solve `L x = v` in place.
-fn solve_lower(l: &[f64], v: &mut [f64], p: usize) {
-    for i in 0..p {
-        let mut s = v[i];
-        for k in 0..i {
-            s -= l[i * p + k] * v[k];
-        }
-        v[i] = s / l[i * p + i];
-    }
-}
-
-/// Solve `Lᵀ x = v` in place.
-fn solve_upper_t(l: &[f64], v: &mut [f64], p: usize) {
-    for i in (0..p).rev() {
-        let mut s = v[i];
-        for k in i + 1..p {
-            s -= l[k * p + i] * v[k];
-        }
-        v[i] = s / l[i * p + i];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,17 +214,5 @@ mod tests {
             }
         }
         assert!(err[1] < err[0], "regret of the model's pick: totals {} vs parts {}", err[0], err[1]);
-    }
-
-    #[test]
-    fn cholesky_solves_a_known_system() {
-        let a = [4.0, 2.0, 2.0, 3.0];
-        let mut l = [0.0; 4];
-        cholesky(&a, &mut l, 2);
-        let mut x = [2.0, 1.0];
-        solve_lower(&l, &mut x, 2);
-        solve_upper_t(&l, &mut x, 2);
-        // A x = [2, 1] => x = [0.5, 0].
-        assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12);
     }
 }

@@ -6,8 +6,10 @@
 //! semi-bandit mode each decision is also observed on its own: its effect plus
 //! the interactions whose `when` list names it first, each with its own noise.
 
+mod reference;
 mod run;
 mod spec;
 
+pub use reference::{ReferencePoint, reference};
 pub use run::{PolicyKind, RunResult, Summary, run_once, run_seed, summarise};
 pub use spec::{SimSpace, SpecError};

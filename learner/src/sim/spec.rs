@@ -65,9 +65,9 @@ struct SpaceSpec {
 
 /// One interaction term, compiled.
 #[derive(Clone, Debug)]
-struct Interaction {
+pub(super) struct Interaction {
     /// `(decision, option)` pairs that must all be chosen.
-    when: Vec<(usize, usize)>,
+    pub(super) when: Vec<(usize, usize)>,
     ms: f64,
 }
 
@@ -78,7 +78,7 @@ pub struct SimSpace {
     radix: Radix,
     base: f64,
     effects: Vec<Vec<f64>>,
-    interactions: Vec<Interaction>,
+    pub(super) interactions: Vec<Interaction>,
     noise_sd: f64,
     /// Windows per run.
     pub windows: usize,
