@@ -2,6 +2,7 @@
 
 #![cfg(feature = "tokio")]
 
+mod raw_peer;
 mod suite;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 
 #![cfg(all(feature = "uring", target_os = "linux"))]
 
+mod raw_peer;
 mod suite;
 
 use std::net::SocketAddr;

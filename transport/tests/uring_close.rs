@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod raw_peer;
+
 use bytes::Bytes;
-use hatch_transport::proto::frame::{DEFAULT_MAX_FRAME, FrameHeader, HEADER_LEN, encode_frame};
+use hatch_transport::proto::frame::{FrameHeader, HEADER_LEN, encode_frame};
 use hatch_transport::proto::handshake::{Hello, PROTOCOL_VERSION};
 use hatch_transport::uring::{Client, Server, UringOptions};
 use hatch_transport::{Channel, Config, Echo, FrameKind, MethodId, RemoteError, Service, ServiceError};
+use raw_peer::{End, drain, hello_frame};
 
 /// The server's `CLOSE_GRACE`.
 const GRACE: Duration = Duration::from_secs(1);
@@ -49,13 +52,6 @@ fn serve(service: Arc<dyn Service>, config: Config) -> (Server, SocketAddr) {
     (server, addr)
 }
 
-fn hello() -> Vec<u8> {
-    let mut out = Vec::new();
-    let hello = Hello { version: PROTOCOL_VERSION, max_frame: DEFAULT_MAX_FRAME, fingerprint: 0 };
-    encode_frame(&mut out, FrameKind::Hello, 0, 0, 0, &hello.encode());
-    out
-}
-
 fn request(out: &mut Vec<u8>, call_id: u32, method: MethodId, payload: &[u8]) {
     encode_frame(out, FrameKind::Request, 0, call_id, method, payload);
 }
@@ -77,35 +73,6 @@ fn read_frame(raw: &mut TcpStream) -> std::io::Result<(FrameHeader, Vec<u8>)> {
     raw.read_exact(&mut body)?;
     body.truncate(header.len as usize);
     Ok((header, body))
-}
-
-/// How a read loop ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    Eof,
-    Reset,
-    Timeout,
-}
-
-/// Reads everything until end of stream, a reset or `timeout` of silence.
-fn drain(raw: &mut TcpStream, timeout: Duration) -> (Vec<u8>, End) {
-    raw.set_read_timeout(Some(timeout)).unwrap();
-    let mut received = Vec::new();
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        match raw.read(&mut chunk) {
-            Ok(0) => return (received, End::Eof),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(err) if matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {
-                return (received, End::Reset);
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return (received, End::Timeout);
-            }
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => panic!("unexpected read error: {err}"),
-        }
-    }
 }
 
 /// The kinds of the whole frames in `bytes`.
@@ -138,7 +105,7 @@ fn flood(addr: SocketAddr, requests: u32, size: usize, tail: Vec<u8>) -> (TcpStr
     let mut writer = raw.try_clone().unwrap();
     let handle = thread::spawn(move || {
         let payload = vec![0xAB; size];
-        let mut bytes = hello();
+        let mut bytes = hello_frame(PROTOCOL_VERSION);
         for id in 1..=requests {
             request(&mut bytes, id, ECHO, &payload);
         }
@@ -198,7 +165,7 @@ fn connection_arriving_during_a_lingering_shutdown_is_refused() {
             None
         }
         Ok(mut late) => {
-            late.write_all(&hello()).unwrap();
+            late.write_all(&hello_frame(PROTOCOL_VERSION)).unwrap();
             Some(drain(&mut late, Duration::from_secs(3)))
         }
     };
@@ -227,7 +194,7 @@ fn request_crossing_the_shutdown_goaway_is_not_reset() {
     let (server, addr) = serve(service.clone(), Config::default());
     let mut raw = TcpStream::connect(addr).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut bytes = hello();
+    let mut bytes = hello_frame(PROTOCOL_VERSION);
     request(&mut bytes, 1, SLEEP, &200u64.to_le_bytes());
     raw.write_all(&bytes).unwrap();
     let waiting = Instant::now();
@@ -349,7 +316,7 @@ fn violating_peer_still_sending_after_goaway_sees_a_clean_close() {
     let (server, addr) = serve(Arc::new(Echo), Config::default());
     let mut raw = TcpStream::connect(addr).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut bytes = hello();
+    let mut bytes = hello_frame(PROTOCOL_VERSION);
     violation(&mut bytes);
     raw.write_all(&bytes).unwrap();
     let (ack, _) = read_frame(&mut raw).unwrap();
@@ -378,7 +345,7 @@ fn violating_peer_still_sending_after_goaway_sees_a_clean_close() {
 fn violating_peer_that_never_hangs_up_is_cut_off_after_the_grace() {
     let (server, addr) = serve(Arc::new(Echo), Config::default());
     let mut raw = TcpStream::connect(addr).unwrap();
-    let mut bytes = hello();
+    let mut bytes = hello_frame(PROTOCOL_VERSION);
     violation(&mut bytes);
     raw.write_all(&bytes).unwrap();
     let (received, end) = drain(&mut raw, Duration::from_secs(3));
@@ -422,7 +389,7 @@ fn slot_reuse_after_many_lingering_closes() {
     let client = Client::connect(addr, Config::default()).unwrap();
     for round in 0..50u32 {
         let mut raw = TcpStream::connect(addr).unwrap();
-        let mut bytes = hello();
+        let mut bytes = hello_frame(PROTOCOL_VERSION);
         request(&mut bytes, 1, ECHO, &round.to_le_bytes());
         violation(&mut bytes);
         raw.write_all(&bytes).unwrap();

@@ -26,7 +26,7 @@
 //! blocking call in the suite carries a deadline, so a backend bug fails a test instead of hanging
 //! the run; there are no timing assertions.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +39,8 @@ use hatch_transport::proto::handshake::{HELLO_LEN, Hello, PROTOCOL_VERSION};
 use hatch_transport::{
     Channel, Config, ErrorCode, FrameKind, HandshakeError, MethodId, RemoteError, Service, ServiceError,
 };
+
+use crate::raw_peer::{End, drain, hello_frame};
 
 /// A backend under test: how to start and stop its server and open its blocking client.
 pub trait Backend {
@@ -267,13 +269,6 @@ pub fn fingerprint_mismatch_names_both_sides<B: Backend>() {
 
 // ---- hostile peers -------------------------------------------------------------------------
 
-fn hello_frame(version: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    let hello = Hello { version, max_frame: DEFAULT_MAX_FRAME, fingerprint: 0 };
-    encode_frame(&mut out, FrameKind::Hello, 0, 0, 0, &hello.encode());
-    out
-}
-
 fn header(len: u32, kind: u8, call_id: u32, aux: u32) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     out[0..4].copy_from_slice(&len.to_le_bytes());
@@ -340,33 +335,14 @@ enum Ending {
 /// on the way. Panics if it keeps the connection open.
 fn expect_closed<B: Backend>(mut raw: TcpStream) -> Ending {
     // Safety net: a server that never closes the connection fails the test instead of hanging it.
-    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let (received, reset) = read_until_closed::<B>(&mut raw);
+    let (received, end) = drain(&mut raw, Duration::from_secs(10));
+    assert_ne!(end, End::Timeout, "{}: the server kept a hostile connection open", B::NAME);
+    let reset = end == End::Reset;
     let go_away = assert_only_handshake_and_goaway::<B>(&received);
     match (reset, go_away) {
         (true, _) => Ending::Reset,
         (false, true) => Ending::GoAwayThenEof,
         (false, false) => Ending::Eof,
-    }
-}
-
-/// What the server sent, and whether it ended with a reset.
-fn read_until_closed<B: Backend>(raw: &mut TcpStream) -> (Vec<u8>, bool) {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match raw.read(&mut chunk) {
-            Ok(0) => return (received, false),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(err) if matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => {
-                return (received, true);
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("{}: the server kept a hostile connection open", B::NAME)
-            }
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => panic!("{}: unexpected read error: {err}", B::NAME),
-        }
     }
 }
 
