@@ -46,7 +46,7 @@ impl Feature {
     fn owner(self, space: &SimSpace) -> usize {
         match self {
             Feature::Option(d, _) => d,
-            Feature::Interaction(i) => space.interactions[i].when[0].0,
+            Feature::Interaction(i) => space.interactions[i].owner(),
         }
     }
 
@@ -110,6 +110,10 @@ fn argmin(space: &SimSpace, feats: &[Feature], weights: &[f64]) -> Composition {
 pub fn reference(space: &SimSpace, optimum: f64, semi: bool, windows: &[usize], runs: usize) -> Vec<ReferencePoint> {
     let feats = features(space);
     let decisions = space.radix().decisions();
+    // Per decision, the indices of the features its part carries.
+    let owned: Vec<Vec<usize>> =
+        (0..decisions).map(|d| (0..feats.len()).filter(|&j| feats[j].owner(space) == d).collect()).collect();
+    let owned_feats: Vec<Vec<Feature>> = owned.iter().map(|js| js.iter().map(|&j| feats[j]).collect()).collect();
     let most = windows.iter().copied().max().unwrap_or(0);
     let mut hits = vec![0; windows.len()];
     for run in 0..runs {
@@ -129,10 +133,8 @@ pub fn reference(space: &SimSpace, optimum: f64, semi: bool, windows: &[usize], 
             let weights = if semi {
                 // Each decision's part fits its own features; together they cover every feature.
                 let mut w = vec![0.0; feats.len()];
-                for (d, part) in parts.iter().enumerate() {
-                    let owned: Vec<usize> = (0..feats.len()).filter(|&j| feats[j].owner(space) == d).collect();
-                    let sub: Vec<Feature> = owned.iter().map(|&j| feats[j]).collect();
-                    for (&j, v) in owned.iter().zip(fit(space, &sub, &rows[..n], &part[..n])) {
+                for ((part, js), sub) in parts.iter().zip(&owned).zip(&owned_feats) {
+                    for (&j, v) in js.iter().zip(fit(space, sub, &rows[..n], &part[..n])) {
                         w[j] = v;
                     }
                 }

@@ -71,6 +71,13 @@ pub(super) struct Interaction {
     ms: f64,
 }
 
+impl Interaction {
+    /// The decision whose semi-bandit part carries this interaction: the first one named.
+    pub(super) fn owner(&self) -> usize {
+        self.when[0].0
+    }
+}
+
 /// A synthetic composition space with known ground truth.
 #[derive(Clone, Debug)]
 pub struct SimSpace {
@@ -177,7 +184,7 @@ impl SimSpace {
         out.extend(c.iter().enumerate().map(|(d, &o)| self.effects[d][o]));
         for it in &self.interactions {
             if Self::active(it, c) {
-                out[it.when[0].0] += it.ms;
+                out[it.owner()] += it.ms;
             }
         }
         for p in out.iter_mut() {

@@ -198,6 +198,13 @@ struct Timer {
     cancelled: bool,
 }
 
+impl Conn {
+    /// The timer of operation kind [`op::LINGER`] or [`op::QUIET`].
+    fn timer(&mut self, kind: u64) -> &mut Timer {
+        if kind == op::LINGER { &mut self.grace } else { &mut self.quiet }
+    }
+}
+
 enum RecvMode {
     Ring(BufRing),
     Plain,
@@ -283,8 +290,8 @@ impl EventLoop {
     fn push(&mut self, sqe: &io_uring::squeue::Entry) -> bool {
         for _ in 0..1000 {
             // SAFETY: every buffer an entry points at outlives its completion: `stop_buf`,
-            // `accept_backoff`, `close_grace` and `quiet_period` are boxed and kept until `finish` has waited for all operations; a
-            // connection's send buffer and plain-mode receive buffer are owned by its `Conn`,
+            // `accept_backoff`, `close_grace` and `quiet_period` are boxed and kept until `finish`
+            // has waited for all operations; a connection's send buffer and plain-mode receive buffer are owned by its `Conn`,
             // which is only freed when its `ops` count is zero; provided buffers belong to
             // `recv_mode`, dropped after `finish`. Callers mark an operation in flight only after
             // this returns true.
@@ -419,20 +426,15 @@ impl EventLoop {
     /// cancelled; a connection whose timer cannot be queued is cut off.
     fn arm_timer(&mut self, slot: usize, kind: u64) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        let (timer, timespec) = match kind {
-            op::LINGER => (&mut conn.grace, &*self.close_grace),
-            _ => (&mut conn.quiet, &*self.quiet_period),
-        };
+        let timer = conn.timer(kind);
         if timer.armed || timer.cancelled || conn.broken {
             return;
         }
+        let timespec = if kind == op::LINGER { &*self.close_grace } else { &*self.quiet_period };
         let sqe = opcode::Timeout::new(timespec).build().user_data(user_data(kind, slot));
         if self.push(&sqe) {
             let conn = self.conns[slot].as_mut().expect("checked above");
-            match kind {
-                op::LINGER => conn.grace.armed = true,
-                _ => conn.quiet.armed = true,
-            }
+            conn.timer(kind).armed = true;
             conn.ops += 1;
         } else {
             self.cut_off(slot);
@@ -771,7 +773,7 @@ impl EventLoop {
     /// Asks for timer `kind` of a connection to be cancelled, once, if it is in flight.
     fn cancel_timer(&mut self, slot: usize, kind: u64) {
         let Some(conn) = self.conns[slot].as_mut() else { return };
-        let timer = if kind == op::LINGER { &mut conn.grace } else { &mut conn.quiet };
+        let timer = conn.timer(kind);
         if !timer.armed || timer.cancelled {
             return;
         }
