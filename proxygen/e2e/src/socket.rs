@@ -25,8 +25,9 @@ pub trait Socket: Send + Sync {
     /// Takes up to `max` bytes from the input.
     fn read(&self, max: u32) -> Vec<u8>;
 
-    /// Appends `data` to the output. (Behind a reverse proxy this waits for the caller: one-way
-    /// callbacks cannot outlive the call.)
+    /// Appends `data` to the output. (Behind a reverse proxy this is batched: the writes reach
+    /// the caller's object in order, before the handler's next two-way call on it or with the
+    /// handler's result, so never after the call.)
     fn write(&self, data: &[u8]);
 
     /// Who is on the other end.
@@ -45,6 +46,11 @@ pub trait Handler: Send + Sync {
 
     /// Moves everything from `from` to `to`: two interface arguments.
     fn relay(&self, from: &dyn Socket, to: &dyn Socket) -> Result<u64, RelayError>;
+
+    /// Writes a page of `lines` lines, one small write each (the Hatch paper's Fig. 7: a
+    /// handler's script that prints its output piece by piece), and returns how many bytes it
+    /// wrote.
+    fn page(&self, socket: &dyn Socket, lines: u32) -> u64;
 
     /// An ordinary method next to the conversational ones.
     fn calls(&self) -> u64;
@@ -134,9 +140,25 @@ impl Handler for UpperHandler {
         Ok(data.len() as u64)
     }
 
+    fn page(&self, socket: &dyn Socket, lines: u32) -> u64 {
+        self.count();
+        let mut written = 0;
+        for line in 0..lines {
+            let line = page_line(line);
+            socket.write(line.as_bytes());
+            written += line.len() as u64;
+        }
+        written
+    }
+
     fn calls(&self) -> u64 {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// Line `n` of a page written by [`Handler::page`].
+pub fn page_line(n: u32) -> String {
+    format!("<li>line {n}</li>\n")
 }
 
 impl UpperHandler {

@@ -7,13 +7,14 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hatch::codegen::{Channel, Config, Conversations, ErrorCode, RemoteError, Service, encode};
 use hatch::transport::conversation::{CONTINUE, Header, Kind};
 use hatch_proxygen_e2e::socket::{
     Handler, HandlerAsyncClient, HandlerProxy, HandlerServer, MemorySocket, RelayError, Socket, UpperHandler,
-    handler_wire, socket_wire,
+    handler_wire, page_line, socket_wire,
 };
 
 /// Every conversational method, checked against what the caller's sockets saw.
@@ -40,6 +41,70 @@ fn exercise(handler: &dyn Handler) {
 fn served() -> (Arc<UpperHandler>, Arc<HandlerServer>) {
     let handler = Arc::new(UpperHandler::default());
     (handler.clone(), Arc::new(HandlerServer::new(handler)))
+}
+
+/// A `HandlerServer` that counts the continuations it receives: the round trips conversations
+/// take beyond their first call.
+struct Counting {
+    inner: Arc<HandlerServer>,
+    continues: AtomicUsize,
+}
+
+impl Counting {
+    /// Its server thread waits for the worker as long as it takes, so that a worker slow to be
+    /// scheduled on a busy machine adds no "pending" polls to the count.
+    fn new() -> Arc<Self> {
+        let conversations = Conversations::new().with_max_wait(Duration::from_secs(10));
+        let inner = HandlerServer::new(Arc::new(UpperHandler::default())).with_conversations(conversations);
+        Arc::new(Self { inner: Arc::new(inner), continues: AtomicUsize::new(0) })
+    }
+
+    /// Continuations since the last time this was asked.
+    fn take(&self) -> usize {
+        self.continues.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Service for Counting {
+    fn call(
+        &self,
+        method: u32,
+        payload: &hatch::codegen::Bytes,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), hatch::codegen::ServiceError> {
+        if method == CONTINUE {
+            self.continues.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.call(method, payload, reply)
+    }
+}
+
+/// The Hatch paper's Fig. 7 over `channel`: a page written in 500 small `write`s (one-way
+/// callbacks) arrives whole, in order, on the calling thread, with the result, so it costs no
+/// round trip beyond the call. And `handle`'s writes ride with its next read: one round trip per
+/// read, none per write.
+fn pages_and_streams(channel: Arc<dyn Channel>, counting: &Counting) {
+    let proxy = HandlerProxy::new(channel);
+    let socket = MemorySocket::new("browser", b"");
+    let page: String = (0..500).map(page_line).collect();
+    assert_eq!(proxy.page(&socket, 500), page.len() as u64);
+    assert_eq!(socket.output(), page.as_bytes(), "every piece, in order");
+    let me = std::thread::current().id();
+    assert_eq!(socket.threads().len(), 500);
+    assert!(socket.threads().iter().all(|&thread| thread == me), "callbacks run on the calling thread");
+    assert_eq!(counting.take(), 0, "no round trip per piece");
+
+    // 22 bytes in chunks of 4: 7 reads (the last one empty) and 6 writes.
+    let socket = MemorySocket::new("alice", b"hello, reverse proxies");
+    assert_eq!(proxy.handle(&socket, 4), 22);
+    assert_eq!(socket.output(), b"HELLO, REVERSE PROXIES");
+    assert_eq!(counting.take(), 7, "one round trip per read, the writes ride along");
+}
+
+#[test]
+fn one_way_callbacks_are_batched_over_loopback() {
+    let counting = Counting::new();
+    pages_and_streams(common::loopback(counting.clone(), Config::default(), Config::default()), &counting);
 }
 
 #[test]
@@ -153,6 +218,8 @@ fn hostile_continuations_get_typed_errors() {
         (message(Kind::Answer, header.session ^ 1), "unknown session"),
         (message(Kind::Done, header.session), "a server's message"),
         (message(Kind::Callback, header.session), "a server's message"),
+        (message(Kind::Batch, header.session), "a server's message"),
+        (message(Kind::Flush, header.session), "a server's message"),
     ] {
         assert!(is_code(channel.call(CONTINUE, &bad, None), ErrorCode::BadRequest), "{why}");
     }
@@ -224,6 +291,15 @@ mod tokio_backend {
     }
 
     #[test]
+    fn one_way_callbacks_are_batched_over_tcp() {
+        let runtime = runtime();
+        let counting = Counting::new();
+        let tcp = serve(&runtime, counting.clone());
+        let config = handler_wire::client_config(Config::default());
+        pages_and_streams(Arc::new(BlockingClient::connect(tcp.local_addr(), config).unwrap()), &counting);
+    }
+
+    #[test]
     fn async_client_converses() {
         let runtime = runtime();
         let (_, server) = served();
@@ -238,6 +314,9 @@ mod tokio_backend {
             client.greet(&greeted, "hello").await;
             assert_eq!(greeted.output(), b"hello, dave!");
             assert_eq!(client.relay(&greeted, &socket).await, Err(RelayError::Empty));
+            let page = MemorySocket::new("erin", b"");
+            client.page(&page, 300).await;
+            assert_eq!(page.output(), (0..300).map(page_line).collect::<String>().as_bytes());
         });
     }
 }
@@ -266,5 +345,14 @@ mod uring_backend {
             }
         });
         assert_eq!(server.conversations().active(), 0);
+    }
+
+    #[test]
+    fn one_way_callbacks_are_batched_over_io_uring() {
+        let counting = Counting::new();
+        let config = handler_wire::server_config(Config::default());
+        let uring = Server::bind("127.0.0.1:0".parse().unwrap(), config, counting.clone(), 1).expect("io_uring server");
+        let channel = Client::connect(uring.local_addr(), handler_wire::client_config(Config::default())).unwrap();
+        pages_and_streams(Arc::new(channel), &counting);
     }
 }
