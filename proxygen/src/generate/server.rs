@@ -37,6 +37,8 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
         .iter()
         .all(|method| method.converses() || method.sent_args().next().is_none())
         .then(|| quote!(let _ = payload;));
+    // An interface whose every method converses has nothing `dispatch_to` can call.
+    let ignore_inner = service.methods.iter().all(Method::converses).then(|| quote!(let _ = (inner, reply);));
     // Only interfaces with conversational methods carry the conversation machinery.
     let converses = service.methods.iter().any(Method::converses);
     let conversations_field = converses.then(|| quote!(conversations: #rt::Conversations,));
@@ -95,6 +97,7 @@ pub(super) fn generate(service: &Service, names: &Names) -> TokenStream {
                 reply: &mut ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<(), #rt::ServiceError> {
                 #ignore_payload
+                #ignore_inner
                 match method {
                     #(#borrowed_arms)*
                     _ => Err(#rt::ServiceError::unknown_method(method)),

@@ -1,0 +1,171 @@
+//! `hatch-web`: the web platform's binary, in four modes.
+//!
+//! * `hatch-web serve --listen ADDR --data DIR [--composition ID] [--agents N]` serves the site
+//!   (generating the data set on first start), prints `listening on ADDR` once ready and serves
+//!   until SIGINT or SIGTERM, then shuts down gracefully. `ID` is a composition identifier
+//!   (`{WebFrontend,DiskHandler,…|0:HttpHandler:1,…}`), possibly placed (`DiskHandler_X{@1;@2}`:
+//!   `@k` names the k-th agent), or the index of a local composition.
+//! * `hatch-web agent --data DIR` serves components for a front end (started as a child by
+//!   `serve --agents`, or as a daemon with `--listen ADDR --key-file FILE`).
+//! * `hatch-web generate --data DIR` writes the data set.
+//! * `hatch-web space [--hosts N]` prints the size of the composition space.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hatch_components::remote::{Agent, Key, run_if_agent};
+use hatch_webstack::api::http::Frontend;
+use hatch_webstack::dataset::{self, Shape};
+use hatch_webstack::parts::{Settings, catalog};
+use hatch_webstack::{distribution, site};
+
+#[derive(Parser)]
+#[command(name = "hatch-web", about = "The self-distributing web platform of the Hatch paper")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShapeArg {
+    Default,
+    Small,
+}
+
+impl ShapeArg {
+    fn shape(self) -> Shape {
+        match self {
+            ShapeArg::Default => Shape::default(),
+            ShapeArg::Small => Shape::small(),
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct DataArgs {
+    /// The data folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// How much data to generate.
+    #[arg(long, value_enum, default_value = "default")]
+    shape: ShapeArg,
+    /// Script work units per dynamic request when the request names none.
+    #[arg(long, default_value_t = 20)]
+    cost: u32,
+}
+
+impl DataArgs {
+    fn settings(&self) -> Settings {
+        Settings { default_cost: self.cost, ..Settings::new(self.data.clone()) }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the site.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        data: DataArgs,
+        /// The composition to run (identifier, placed identifier or local index).
+        #[arg(long)]
+        composition: Option<String>,
+        /// Agents to start as child processes (named `@1`, `@2`, … in placed identifiers).
+        #[arg(long, default_value_t = 0)]
+        agents: usize,
+        /// Agents already running (daemons), by control address; they follow the child agents
+        /// in the `@k` numbering.
+        #[arg(long = "agent")]
+        remote_agents: Vec<SocketAddr>,
+        /// The cluster key, for daemon agents (children get a fresh one).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Serves components for a front end.
+    Agent {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The control address (daemon mode).
+        #[arg(long, default_value = "0.0.0.0:7000")]
+        listen: SocketAddr,
+        /// The cluster key (daemon mode).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Writes the data set.
+    Generate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Prints the size of the composition space.
+    Space {
+        /// Hosts to place components on, besides the front end's.
+        #[arg(long, default_value_t = 10)]
+        hosts: u32,
+    },
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Agent { data, listen, key_file } => {
+            // A child agent (started by `serve --agents`) never returns from this.
+            run_if_agent(|| catalog(&data.settings()));
+            let key_file = key_file.ok_or("a daemon agent needs --key-file")?;
+            dataset::ensure(&data.data, &data.shape.shape(), dataset::SEED)?;
+            let agent = Agent::start(listen, Arc::new(catalog(&data.settings())), Key::from_file(&key_file)?)?;
+            println!("agent listening on {}", agent.addr());
+            site::wait_for_termination();
+            agent.shutdown();
+            Ok(())
+        }
+        Command::Generate { data } => {
+            let generated = dataset::ensure(&data.data, &data.shape.shape(), dataset::SEED)?;
+            println!("{} {}", if generated { "generated" } else { "up to date:" }, data.data.display());
+            Ok(())
+        }
+        Command::Space { hosts } => {
+            let settings = Settings::new(std::env::temp_dir());
+            let catalog = catalog(&settings);
+            let space = catalog.registry().space::<dyn Frontend>()?;
+            println!("local compositions: {}", space.count());
+            for balancers in [1, 2] {
+                println!(
+                    "with distribution over {hosts} hosts ({balancers} balancer choice{}): {}",
+                    if balancers > 1 { "s" } else { "" },
+                    distribution::count(&space, &catalog, hosts, balancers)
+                );
+            }
+            Ok(())
+        }
+        Command::Serve { listen, data, composition, agents, remote_agents, key_file } => {
+            site::block_termination_signals();
+            let key = key_file.map(|path| Key::from_file(&path)).transpose()?;
+            let options = site::Options {
+                listen,
+                shape: data.shape.shape(),
+                default_cost: data.cost,
+                composition,
+                agents,
+                remote_agents,
+                key,
+                ..site::Options::new(data.data.clone())
+            };
+            let platform = site::Platform::start(options).map_err(|e| e.to_string())?;
+            eprintln!("composition {}", platform.placed());
+            println!("listening on {}", platform.addr());
+            site::wait_for_termination();
+            eprintln!("shutting down");
+            platform.shutdown();
+            Ok(())
+        }
+    }
+}
