@@ -50,12 +50,23 @@ pub struct Classifier {
     tolerance: Tolerance,
     /// Reference values of each class, by label.
     classes: Vec<BTreeMap<String, f64>>,
+    /// The tolerance factor by which the last window's class is preferred (1: none).
+    hysteresis: f64,
+    last: Option<ClassId>,
 }
 
 impl Classifier {
     /// An empty classifier.
     pub fn new(tolerance: Tolerance) -> Self {
-        Classifier { tolerance, classes: Vec::new() }
+        Classifier { tolerance, classes: Vec::new(), hysteresis: 1.0, last: None }
+    }
+
+    /// Keeps a window in the previous window's class while its values stay within `factor`
+    /// times the tolerance of that class (`factor` ≥ 1), so a workload near a boundary between
+    /// two classes does not flip between their learners window by window.
+    pub fn with_hysteresis(mut self, factor: f64) -> Self {
+        self.hysteresis = factor.max(1.0);
+        self
     }
 
     /// Number of classes discovered so far.
@@ -77,14 +88,23 @@ impl Classifier {
             e.1 += 1.0;
         }
         let point: BTreeMap<String, f64> = sums.into_iter().map(|(k, (s, n))| (k, s / n)).collect();
-        let found = self.classes.iter().position(|class| {
+        let matches = |class: &BTreeMap<String, f64>, tolerance: &Tolerance| {
             class.len() == point.len()
-                && class.iter().zip(&point).all(|((ka, va), (kb, vb))| ka == kb && self.tolerance.close(*va, *vb))
-        });
-        found.unwrap_or_else(|| {
-            self.classes.push(point);
-            self.classes.len() - 1
-        })
+                && class.iter().zip(&point).all(|((ka, va), (kb, vb))| ka == kb && tolerance.close(*va, *vb))
+        };
+        let wide = Tolerance {
+            relative: self.tolerance.relative * self.hysteresis,
+            absolute: self.tolerance.absolute * self.hysteresis,
+        };
+        let sticky = self.last.filter(|&last| self.hysteresis > 1.0 && matches(&self.classes[last], &wide));
+        let class = sticky
+            .or_else(|| self.classes.iter().position(|class| matches(class, &self.tolerance)))
+            .unwrap_or_else(|| {
+                self.classes.push(point);
+                self.classes.len() - 1
+            });
+        self.last = Some(class);
+        class
     }
 }
 
@@ -113,6 +133,11 @@ impl<P> PerClass<P> {
     /// The learner of `class` if it exists.
     pub fn peek(&self, class: ClassId) -> Option<&P> {
         self.learners.get(class)
+    }
+
+    /// The learner of `class` if it exists, mutably.
+    pub fn peek_mut(&mut self, class: ClassId) -> Option<&mut P> {
+        self.learners.get_mut(class)
     }
 }
 
@@ -143,6 +168,24 @@ mod tests {
         let z = c.classify([("x", 0.0)]);
         assert_eq!(c.classify([("x", 0.9)]), z);
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_wavering_workload_in_its_class() {
+        let tolerance = Tolerance { relative: 0.2, absolute: 0.0 };
+        let mut plain = Classifier::new(tolerance);
+        let mut sticky = Classifier::new(tolerance).with_hysteresis(1.5);
+        let walk = [100.0, 115.0, 124.0, 128.0, 118.0, 127.0];
+        let plain_classes: Vec<ClassId> = walk.iter().map(|&v| plain.classify([("req/s", v)])).collect();
+        let sticky_classes: Vec<ClassId> = walk.iter().map(|&v| sticky.classify([("req/s", v)])).collect();
+        // 128 is more than 20% above 100: a new class without hysteresis, and the workload
+        // flips between the two classes as it wavers.
+        assert_eq!(plain_classes, [0, 0, 0, 1, 0, 1]);
+        assert_eq!(sticky_classes, [0; 6]);
+        // Far away is still a new class.
+        assert_eq!(sticky.classify([("req/s", 400.0)]), 1);
+        // And coming back finds the old class.
+        assert_eq!(sticky.classify([("req/s", 105.0)]), 0);
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub trait Actuator {
     type Arm;
     /// Make `arm` the live composition.
     fn apply(&mut self, arm: &Self::Arm);
+
+    /// The arm that actually runs after the last [`apply`](Actuator::apply), when the actuator
+    /// may run something else than it was asked (a move limited per window, a failed
+    /// transition), so that the window is credited to what ran. `None`: the arm applied.
+    fn applied(&self) -> Option<Self::Arm> {
+        None
+    }
 }
 
 /// What one closed window led to.
@@ -73,8 +80,9 @@ where
         semi_bandit: bool,
         now: Duration,
     ) -> Self {
-        let current = learners.get(0).choose();
-        actuator.apply(&current);
+        let chosen = learners.get(0).choose();
+        actuator.apply(&chosen);
+        let current = actuator.applied().unwrap_or(chosen);
         let window = ObservationWindow::open(cfg, now, &probe);
         HostLearner { learners, classifier, actuator, probe, window, current, semi_bandit }
     }
@@ -92,6 +100,17 @@ where
     /// The learner of `class`, if that class has been seen.
     pub fn learner(&self, class: ClassId) -> Option<&P> {
         self.learners.peek(class)
+    }
+
+    /// The learner of `class`, to tell it what the driver measured beside the window (a
+    /// switch's cost, say), if that class has been seen.
+    pub fn learner_mut(&mut self, class: ClassId) -> Option<&mut P> {
+        self.learners.peek_mut(class)
+    }
+
+    /// The actuator, for the driver to stop or inspect.
+    pub fn into_actuator(self) -> A {
+        self.actuator
     }
 
     /// Advance to `now`. `environment` holds the labelled event values seen
@@ -113,8 +132,9 @@ where
             }
             None => false,
         };
-        let next = learner.choose();
-        self.actuator.apply(&next);
+        let chosen = learner.choose();
+        self.actuator.apply(&chosen);
+        let next = self.actuator.applied().unwrap_or(chosen);
         let ran = std::mem::replace(&mut self.current, next.clone());
         Some(Step { class, ran, window, recorded, next })
     }

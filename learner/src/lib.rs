@@ -18,7 +18,10 @@
 //! | [`envclass`] | The DES grouped-threshold environment classifier; one learner per class |
 //! | [`prune`] | Static pruning of horizontal interference between hosts' actions |
 //! | [`host`] | The per-host loop: window → classify → record → choose → [`Actuator`](host::Actuator) |
+//! | [`guard`] | [`Guarded`](guard::Guarded) wraps any policy with guardrails: a known-good fallback when the running design regresses, and damping (noise and measured switch cost) so designs within the noise do not flap |
+//! | [`decision_log`] | One JSON line per window: the composition that ran, its cost and class, what runs next and why |
 //! | [`live`] | The [`Actuator`](host::Actuator) over a running component system |
+//! | [`placement`] | Placement as decisions: variant choices and the site of each distribution point (local, one agent, the first k agents) in one arm for the factored learner, and the actuator that moves a [`PlacedSystem`](hatch_components::remote::PlacedSystem) at most a few components per window |
 //! | [`topology`] | Each host's arms over its placed compositions (relocations, replicas on other hosts), pruned of horizontal interference, and the actuator that places them |
 //! | [`sim`] | The convergence simulator behind `learn-sim` |
 //!
@@ -90,12 +93,15 @@
 //! and falls back to the in-process probe when it cannot load.
 
 pub mod clock;
+pub mod decision_log;
 pub mod envclass;
 pub mod factored;
+pub mod guard;
 pub mod host;
 mod linalg;
 pub mod live;
 pub mod normalise;
+pub mod placement;
 pub mod policy;
 pub mod probe;
 pub mod prune;

@@ -15,6 +15,7 @@ pub mod api;
 pub mod dataset;
 pub mod distribution;
 pub mod http;
+pub mod learn;
 pub mod parts;
 pub mod server;
 pub mod site;

@@ -19,7 +19,7 @@ use hatch_components::remote::{Agent, Key, run_if_agent};
 use hatch_webstack::api::http::Frontend;
 use hatch_webstack::dataset::{self, Shape};
 use hatch_webstack::parts::{Settings, catalog};
-use hatch_webstack::{distribution, site};
+use hatch_webstack::{distribution, learn, site};
 
 #[derive(Parser)]
 #[command(name = "hatch-web", about = "The self-distributing web platform of the Hatch paper")]
@@ -84,6 +84,22 @@ enum Command {
         /// The cluster key, for daemon agents (children get a fresh one).
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Let the learner distribute the system while it serves.
+        #[arg(long)]
+        learn: bool,
+        /// The learner's observation window, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        window: f64,
+        /// Placement changes per window at most.
+        #[arg(long, default_value_t = 1)]
+        max_moves: usize,
+        /// Where the learner writes its decision log (JSON lines).
+        #[arg(long)]
+        decision_log: Option<PathBuf>,
+        /// Pin the front end to vCPU 0 and the child agents to vCPU 1, so that replicating to
+        /// the agents buys CPU on a two-vCPU machine.
+        #[arg(long)]
+        pin: bool,
     },
     /// Serves components for a front end.
     Agent {
@@ -146,8 +162,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
-        Command::Serve { listen, data, composition, agents, remote_agents, key_file } => {
+        Command::Serve {
+            listen,
+            data,
+            composition,
+            agents,
+            remote_agents,
+            key_file,
+            learn,
+            window,
+            max_moves,
+            decision_log,
+            pin,
+        } => {
             site::block_termination_signals();
+            if pin {
+                site::pin_to(0)?;
+            }
             let key = key_file.map(|path| Key::from_file(&path)).transpose()?;
             let options = site::Options {
                 listen,
@@ -157,13 +188,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 agents,
                 remote_agents,
                 key,
+                agent_cpu: pin.then_some(1),
                 ..site::Options::new(data.data.clone())
             };
-            let platform = site::Platform::start(options).map_err(|e| e.to_string())?;
+            let mut platform = site::Platform::start(options).map_err(|e| e.to_string())?;
             eprintln!("composition {}", platform.placed());
+            if learn {
+                let config = learn::LearnConfig {
+                    window: std::time::Duration::from_secs_f64(window.max(0.1)),
+                    max_moves,
+                    log: decision_log,
+                    ..learn::LearnConfig::default()
+                };
+                platform.learn(config).map_err(|e| e.to_string())?;
+            }
             println!("listening on {}", platform.addr());
             site::wait_for_termination();
             eprintln!("shutting down");
+            platform.stop_learning();
+            eprintln!("final composition {}", platform.placed());
             platform.shutdown();
             Ok(())
         }

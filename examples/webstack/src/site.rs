@@ -13,6 +13,7 @@ use hatch_components::{Composition, Space};
 
 use crate::api::http::Frontend;
 use crate::dataset::{self, Shape};
+use crate::learn::{LearnConfig, Learner, Progress};
 use crate::parts::{Settings, catalog};
 use crate::server::{Server, ServerConfig};
 
@@ -48,6 +49,8 @@ pub struct Options {
     pub key: Option<Key>,
     /// The front end's limits and timeouts.
     pub server: ServerConfig,
+    /// The CPU the child agents are pinned to (`sched_setaffinity`), if any.
+    pub agent_cpu: Option<usize>,
 }
 
 impl Options {
@@ -65,6 +68,7 @@ impl Options {
             remote_agents: Vec::new(),
             key: None,
             server: ServerConfig::default(),
+            agent_cpu: None,
         }
     }
 }
@@ -79,6 +83,7 @@ pub struct Platform {
     agents: Vec<AgentProcess>,
     addrs: Vec<SocketAddr>,
     hosts: BTreeMap<String, Arc<Host>>,
+    learner: Option<Learner>,
 }
 
 impl Platform {
@@ -105,6 +110,14 @@ impl Platform {
         for _ in 0..options.agents {
             let mut command = Command::new(&binary);
             command.args(agent_args(&options));
+            if let Some(cpu) = options.agent_cpu {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: between fork and exec only the async-signal-safe `sched_setaffinity`
+                // runs, on a set built on the child's own stack.
+                unsafe {
+                    command.pre_exec(move || pin_to(cpu));
+                }
+            }
             agents.push(AgentProcess::spawn(command, "127.0.0.1:0", &key)?);
         }
         let addrs: Vec<SocketAddr> = agents.iter().map(AgentProcess::addr).chain(options.remote_agents).collect();
@@ -115,7 +128,16 @@ impl Platform {
         let placed = parse_composition(&space, options.composition.as_deref(), &addrs)?;
         let system = PlacedSystem::assemble(&space, catalog.clone(), hosts.clone(), &placed)?;
         let server = Server::start(options.listen, options.server, system.system().root::<dyn Frontend>()?)?;
-        Ok(Platform { server: Some(server), system: Some(system), catalog, settings, agents, addrs, hosts })
+        Ok(Platform {
+            server: Some(server),
+            system: Some(system),
+            catalog,
+            settings,
+            agents,
+            addrs,
+            hosts,
+            learner: None,
+        })
     }
 
     /// Where the front end listens.
@@ -130,7 +152,41 @@ impl Platform {
 
     /// The placed composition in force.
     pub fn placed(&self) -> Placed {
-        self.system.as_ref().expect("running").placed()
+        match (&self.system, &self.learner) {
+            (Some(system), _) => system.placed(),
+            (None, Some(learner)) => learner.progress().placed().parse().expect("a placed identifier"),
+            (None, None) => unreachable!("a platform always has its system or its learner"),
+        }
+    }
+
+    /// Hands the system to a live learner ([`crate::learn`]) that distributes it while it
+    /// serves, until [`stop_learning`](Self::stop_learning).
+    ///
+    /// # Errors
+    ///
+    /// If it learns already, or the running placement is outside the learner's decisions.
+    pub fn learn(&mut self, config: LearnConfig) -> Result<Arc<Progress>, Box<dyn std::error::Error + Send + Sync>> {
+        let system = self.system.take().ok_or("the platform is learning already")?;
+        let agents = self.addrs.iter().map(SocketAddr::to_string).collect();
+        match Learner::start(system, agents, &self.settings, config) {
+            Ok(learner) => {
+                let progress = learner.progress().clone();
+                self.learner = Some(learner);
+                Ok(progress)
+            }
+            Err(refused) => {
+                let (error, system) = *refused;
+                self.system = Some(system);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Stops the live learner, keeping the design it runs.
+    pub fn stop_learning(&mut self) {
+        if let Some(learner) = self.learner.take() {
+            self.system = Some(learner.stop());
+        }
     }
 
     /// The agents' control addresses, `@1` first.
@@ -150,7 +206,7 @@ impl Platform {
     ///
     /// If the identifier is bad or a step of the transition fails.
     pub fn transition(&mut self, composition: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let system = self.system.as_mut().expect("running");
+        let system = self.system.as_mut().ok_or("the platform is learning: stop it first")?;
         let placed = parse_composition(system.system().space(), Some(composition), &self.addrs)?;
         system.transition(&placed)?;
         Ok(())
@@ -170,6 +226,7 @@ impl Platform {
         if let Some(server) = self.server.take() {
             server.shutdown();
         }
+        self.stop_learning();
         if let Some(mut system) = self.system.take() {
             // Home first, so a stateful component's state is not lost with its agent.
             let home = Placed::local(system.system().composition().clone());
@@ -229,6 +286,27 @@ pub fn parse_composition(
 /// The local composition of `placed` (to compare or print).
 pub fn composition_of(placed: &Placed) -> &Composition {
     placed.composition()
+}
+
+/// Pins the calling thread, and every thread it starts from now on, to `cpu`.
+///
+/// # Errors
+///
+/// The kernel's (no such CPU, or not allowed).
+pub fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain data, zeroed is the empty set; `CPU_SET` writes inside it
+    // (the bound is checked first); `sched_setaffinity(0, …)` reads it for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Blocks SIGINT and SIGTERM in this thread and every thread it starts from now on, so that

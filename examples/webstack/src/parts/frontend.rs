@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hatch::learner::probe::InProcessProbe;
 use hatch_components::{Component, Slot};
 
 use crate::api::http::{Connection, Frontend, HttpHandler, Request, Response};
@@ -37,12 +38,14 @@ pub fn is_dynamic(path: &str) -> bool {
 pub struct WebFrontend {
     handler: Slot<dyn HttpHandler>,
     workload: Arc<Workload>,
+    probe: InProcessProbe,
 }
 
 impl WebFrontend {
-    /// A front end calling `handler`, counting into `workload`.
-    pub fn new(handler: Slot<dyn HttpHandler>, workload: Arc<Workload>) -> Self {
-        WebFrontend { handler, workload }
+    /// A front end calling `handler`, counting into `workload` and timing each handler call
+    /// into slot 0 of `probe` (the paper's probe at the `HttpHandler`: the learner's reward).
+    pub fn new(handler: Slot<dyn HttpHandler>, workload: Arc<Workload>, probe: InProcessProbe) -> Self {
+        WebFrontend { handler, workload, probe }
     }
 }
 
@@ -50,7 +53,7 @@ impl Component for WebFrontend {}
 
 impl Frontend for WebFrontend {
     fn handle(&self, request: &Request, connection: &dyn Connection) -> Response {
-        let response = self.handler.load().handle(request, connection);
+        let response = self.probe.time(0, || self.handler.load().handle(request, connection));
         self.workload.requests.fetch_add(1, Ordering::Relaxed);
         if is_dynamic(&request.path) {
             self.workload.dynamic.fetch_add(1, Ordering::Relaxed);

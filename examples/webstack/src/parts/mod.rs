@@ -14,6 +14,7 @@ pub mod script;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hatch::learner::probe::InProcessProbe;
 use hatch_components::{Catalog, Registry};
 
 use crate::api::articles::Articles;
@@ -39,12 +40,21 @@ pub struct Settings {
     pub default_cost: u32,
     /// Where the front end counts what it serves.
     pub workload: Arc<Workload>,
+    /// Where the front end times every request's handler call (slot 0).
+    pub probe: InProcessProbe,
 }
 
 impl Settings {
     /// Defaults for the data folder `data`: 64 MiB of cache, 64 MiB of memo, cost 20.
     pub fn new(data: PathBuf) -> Self {
-        Settings { data, cache_bytes: 64 << 20, memo_bytes: 64 << 20, default_cost: 20, workload: Arc::default() }
+        Settings {
+            data,
+            cache_bytes: 64 << 20,
+            memo_bytes: 64 << 20,
+            default_cost: 20,
+            workload: Arc::default(),
+            probe: InProcessProbe::new(1),
+        }
     }
 }
 
@@ -55,11 +65,11 @@ impl Settings {
 /// Never in practice: the names are valid and unique (a test builds it).
 pub fn register(registry: &mut Registry, settings: &Settings) {
     const UNIQUE: &str = "valid, unique variant name";
-    let workload = settings.workload.clone();
+    let (workload, probe) = (settings.workload.clone(), settings.probe.clone());
     registry
         .variant::<dyn Frontend>("WebFrontend")
         .requires::<dyn HttpHandler>()
-        .build(move |deps| Box::new(frontend::WebFrontend::new(deps.slot(), workload.clone())))
+        .build(move |deps| Box::new(frontend::WebFrontend::new(deps.slot(), workload.clone(), probe.clone())))
         .expect(UNIQUE);
 
     let files = settings.data.clone();
