@@ -5,6 +5,8 @@
 //!   killed, under steady load (`components/demo`).
 //! - `pingpong [ARGS]`: the RPC layer alone, an io_uring echo on loopback (`examples/pingpong.rs`).
 //! - `bench [--quick]`: the transport benchmark table (`bench/benches/transport.rs`).
+//! - `cluster-bench [ARGS]`: the paper's experiments on the web platform on an emulated rack
+//!   (`tools/cluster-bench`; `--local N --scenario ground-truth|learn|all --smoke --out DIR`).
 //! - `test`: the CI test command (`ci/test`).
 
 use std::path::{Path, PathBuf};
@@ -54,13 +56,24 @@ fn main() -> ExitCode {
             cmd.args(["bench", "-p", "hatch-bench", "--bench", "transport", "--"]).args(&rest);
             run(cmd)
         }
+        "cluster-bench" => {
+            let mut build = cargo();
+            build.args(["build", "--release", "-p", "hatch-webstack", "--bin", "hatch-web"]);
+            if run(build) != ExitCode::SUCCESS {
+                return ExitCode::FAILURE;
+            }
+            let web = project_root().join("target/release/hatch-web");
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "-p", "hatch-cluster-bench", "--", "--web"]).arg(web).args(&rest);
+            run(cmd)
+        }
         "test" => {
             let mut cmd = Command::new("bash");
             cmd.current_dir(project_root()).arg("ci/test").args(&rest);
             run(cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <demo | pingpong [ARGS] | bench [--quick] | test>");
+            eprintln!("usage: cargo xtask <demo | pingpong [ARGS] | bench [--quick] | cluster-bench [ARGS] | test>");
             ExitCode::from(2)
         }
     }

@@ -135,6 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Agent { data, listen, key_file } => {
             // A child agent (started by `serve --agents`) never returns from this.
             run_if_agent(|| catalog(&data.settings()));
+            // Before any thread starts, so that SIGTERM reaches `wait_for_termination`.
+            site::block_termination_signals();
             let key_file = key_file.ok_or("a daemon agent needs --key-file")?;
             dataset::ensure(&data.data, &data.shape.shape(), dataset::SEED)?;
             let agent = Agent::start(listen, Arc::new(catalog(&data.settings())), Key::from_file(&key_file)?)?;

@@ -72,48 +72,29 @@ pub fn register(registry: &mut Registry, settings: &Settings) {
         .build(move |deps| Box::new(frontend::WebFrontend::new(deps.slot(), workload.clone(), probe.clone())))
         .expect(UNIQUE);
 
-    let files = settings.data.clone();
-    let cost = settings.default_cost;
-    let handler = move || (files.clone(), cost);
-    let h = handler.clone();
-    registry
-        .variant::<dyn HttpHandler>("DiskHandler")
-        .requires::<dyn Script>()
-        .build(move |deps| {
-            let (files, cost) = h();
-            Box::new(handler::Handler::new(files, cost, None, None, deps.slot()))
-        })
-        .expect(UNIQUE);
-    let h = handler.clone();
-    registry
-        .variant::<dyn HttpHandler>("CachingHandler")
-        .requires::<dyn Cache>()
-        .requires::<dyn Script>()
-        .build(move |deps| {
-            let (files, cost) = h();
-            Box::new(handler::Handler::new(files, cost, Some(deps.slot()), None, deps.slot()))
-        })
-        .expect(UNIQUE);
-    let h = handler.clone();
-    registry
-        .variant::<dyn HttpHandler>("CompressingHandler")
-        .requires::<dyn Compressor>()
-        .requires::<dyn Script>()
-        .build(move |deps| {
-            let (files, cost) = h();
-            Box::new(handler::Handler::new(files, cost, None, Some(deps.slot()), deps.slot()))
-        })
-        .expect(UNIQUE);
-    registry
-        .variant::<dyn HttpHandler>("CachingCompressingHandler")
-        .requires::<dyn Cache>()
-        .requires::<dyn Compressor>()
-        .requires::<dyn Script>()
-        .build(move |deps| {
-            let (files, cost) = handler();
-            Box::new(handler::Handler::new(files, cost, Some(deps.slot()), Some(deps.slot()), deps.slot()))
-        })
-        .expect(UNIQUE);
+    for (name, caches, compresses) in [
+        ("DiskHandler", false, false),
+        ("CachingHandler", true, false),
+        ("CompressingHandler", false, true),
+        ("CachingCompressingHandler", true, true),
+    ] {
+        let (files, cost) = (settings.data.clone(), settings.default_cost);
+        let mut variant = registry.variant::<dyn HttpHandler>(name);
+        if caches {
+            variant = variant.requires::<dyn Cache>();
+        }
+        if compresses {
+            variant = variant.requires::<dyn Compressor>();
+        }
+        variant
+            .requires::<dyn Script>()
+            .build(move |deps| {
+                let cache = caches.then(|| deps.slot());
+                let compressor = compresses.then(|| deps.slot());
+                Box::new(handler::Handler::new(files.clone(), cost, cache, compressor, deps.slot()))
+            })
+            .expect(UNIQUE);
+    }
 
     let bytes = settings.cache_bytes;
     registry.variant::<dyn Cache>("LruCache").build(move |_| Box::new(cache::Lru::new(bytes))).expect(UNIQUE);

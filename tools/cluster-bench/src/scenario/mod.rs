@@ -1,0 +1,61 @@
+//! The scenarios (the paper's experiments), each writing `<name>.csv`, `<name>.png` and its
+//! section of `summary.md` into the results folder.
+
+pub mod ground_truth;
+pub mod learn;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hatch_load::Preset;
+
+use crate::deploy::Setup;
+
+/// What every scenario runs with.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Binaries, data, key.
+    pub setup: Setup,
+    /// The results folder.
+    pub out: PathBuf,
+    /// The observation window (5 s by default, as the paper).
+    pub window: Duration,
+    /// A few seconds per point instead of minutes.
+    pub smoke: bool,
+    /// Whether to draw progress bars.
+    pub progress: bool,
+}
+
+/// The composition set of the ground truth (Figs 8-9): the default variants, everything local,
+/// and the request handler or the script moved to the agents.
+pub fn candidates(agents: usize) -> Vec<(&'static str, String)> {
+    const TREE: &str = "{WebFrontend,CachingCompressingHandlerH,LruCache,Gzip,BatchedScriptS,MemoArticles,ShardedMemo,Sqlite|\
+                        0:HttpHandler:1,1:Cache:2,1:Compressor:3,1:Script:4,4:Articles:5,5:Memo:6,5:Database:7}";
+    let all: Vec<String> = (1..=agents).map(|a| format!("@{a}")).collect();
+    let all = format!("_X{{{}}}", all.join(";"));
+    let id =
+        |h: &str, s: &str| TREE.replace("HandlerH", &format!("Handler{h}")).replace("ScriptS", &format!("Script{s}"));
+    let mut set = vec![("all local", id("", ""))];
+    if agents >= 1 {
+        set.push(("handler relocated", id("_X{@1}", "")));
+        set.push(("script relocated", id("", "_X{@1}")));
+    }
+    if agents >= 2 {
+        set.push(("handler replicated", id(&all, "")));
+        set.push(("script replicated", id("", &all)));
+    }
+    set
+}
+
+/// The presets a ground truth is measured under.
+pub fn presets(smoke: bool) -> Vec<Preset> {
+    if smoke {
+        vec![Preset::Dynamic5, Preset::Dynamic20]
+    } else {
+        vec![Preset::Dynamic5, Preset::Dynamic20, Preset::Wikipedia, Preset::WikipediaHeavy]
+    }
+}
+
+/// Connections of the load generator: enough for the open-loop presets' rates and the
+/// closed-loop presets' concurrency.
+pub const CONNECTIONS: usize = 16;

@@ -1,0 +1,101 @@
+//! Every scenario in its smoke mode (a few seconds per point) on a 3-host rack: an emulated
+//! rack as root, pinned processes on loopback otherwise. Checks that each writes a well-formed
+//! CSV, a non-empty PNG and its section of `summary.md`, that no request failed, and that the
+//! rack is gone afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The debug `hatch-web`, built if need be (a binary of another package of the workspace).
+fn hatch_web() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "-q", "-p", "hatch-webstack", "--bin", "hatch-web"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building hatch-web");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("debug/hatch-web")
+}
+
+fn check_csv(path: &Path, header: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(header), "{}", path.display());
+    let width = header.split(',').count();
+    let rows: Vec<Vec<String>> = lines.map(fields).collect();
+    assert!(!rows.is_empty(), "{}: no rows", path.display());
+    for row in &rows {
+        assert_eq!(row.len(), width, "{}: {row:?}", path.display());
+    }
+    rows
+}
+
+/// The fields of one CSV line (quoted fields may hold commas and doubled quotes).
+fn fields(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+fn check_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 2000, "{} is not a drawn PNG", path.display());
+}
+
+#[test]
+fn every_scenario_runs_in_smoke_mode() {
+    let out = std::env::temp_dir().join(format!("cluster-bench-smoke-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_cluster-bench"))
+        .args([
+            "--local",
+            "3",
+            "--scenario",
+            "all",
+            "--smoke",
+            "--window",
+            "0.5",
+            "--prefix",
+            "hcbsmk",
+            "--subnet",
+            "10.77.99",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--web")
+        .arg(hatch_web())
+        .status()
+        .expect("cluster-bench runs");
+    assert!(status.success(), "cluster-bench failed: {status}");
+    let truth = check_csv(&out.join("ground-truth.csv"), "preset,composition,id,mean_ms,p50_ms,p99_ms,rps,errors");
+    assert!(truth.iter().all(|row| row[7] == "0"), "failed requests in the ground truth: {truth:?}");
+    assert!(truth.len() >= 2 * 5, "5 compositions under 2 presets: {}", truth.len());
+    let learn = check_csv(
+        &out.join("learn.csv"),
+        "t_s,phase,requests,errors,mean_ms,truth_best_ms,truth_worst_ms,all_local_ms",
+    );
+    assert!(learn.iter().all(|row| row[3] == "0"), "failed requests while learning");
+    check_png(&out.join("ground-truth.png"));
+    check_png(&out.join("learn.png"));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## ground-truth") && summary.contains("## learn"), "{summary}");
+    // Nothing of the rack is left.
+    let netns =
+        Command::new("ip").args(["netns", "list"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    assert!(!netns.unwrap_or_default().contains("hcbsmk"), "namespaces left behind");
+    let _ = std::fs::remove_dir_all(out);
+}
