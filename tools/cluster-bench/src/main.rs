@@ -16,6 +16,8 @@ use hatch_cluster_bench::scenario::{self, Context};
 enum Scenario {
     GroundTruth,
     Learn,
+    /// The README's main job: the learner distributes the site under a changing workload.
+    Demo,
     All,
 }
 
@@ -44,6 +46,9 @@ struct Cli {
     /// host's quota in CPU time (the heavy phase's 20 pages/s then need 1.2 hosts).
     #[arg(long)]
     cost: Option<u32>,
+    /// Seconds per phase of the demo.
+    #[arg(long, default_value_t = 50)]
+    phase_secs: u64,
     /// Name prefix of the rack's namespaces, links and cgroups (a second run with the same
     /// prefix clears what a crashed one left).
     #[arg(long, default_value = "hatchrk")]
@@ -109,6 +114,9 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     if matches!(cli.scenario, Scenario::Learn | Scenario::All) {
         summary.push_str(&scenario::learn::run(&rack, &agents, &ctx)?);
+    }
+    if cli.scenario == Scenario::Demo {
+        summary.push_str(&scenario::demo::run(&rack, &agents, &ctx, cli.phase_secs)?);
     }
     std::fs::write(out.join("summary.md"), &summary)?;
     println!("{summary}");

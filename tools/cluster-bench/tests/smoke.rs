@@ -99,3 +99,25 @@ fn every_scenario_runs_in_smoke_mode() {
     assert!(!netns.unwrap_or_default().contains("hcbsmk"), "namespaces left behind");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// The README's main job in a short mode: the demo's table, 0 failed requests, a plot.
+#[test]
+fn the_demo_runs_in_a_short_mode() {
+    let out = std::env::temp_dir().join(format!("cluster-bench-demo-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_cluster-bench"))
+        .args(["--local", "3", "--scenario", "demo", "--smoke", "--window", "0.5", "--phase-secs", "4"])
+        .args(["--prefix", "hcbdmo", "--subnet", "10.77.98", "--out"])
+        .arg(&out)
+        .arg("--web")
+        .arg(hatch_web())
+        .output()
+        .expect("cluster-bench runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("## demo") && printed.contains("design at the end of the phase"), "{printed}");
+    let rows = check_csv(&out.join("demo.csv"), "t_s,phase,requests,errors,mean_ms");
+    assert!(rows.iter().all(|row| row[3] == "0"), "failed requests in the demo");
+    assert_eq!(printed.matches(" 0 of ").count(), 3, "each phase reports 0 failed requests: {printed}");
+    check_png(&out.join("demo.png"));
+    let _ = std::fs::remove_dir_all(out);
+}

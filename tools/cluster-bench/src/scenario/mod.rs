@@ -1,6 +1,7 @@
 //! The scenarios (the paper's experiments), each writing `<name>.csv`, `<name>.png` and its
 //! section of `summary.md` into the results folder.
 
+pub mod demo;
 pub mod ground_truth;
 pub mod learn;
 
