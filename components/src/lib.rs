@@ -18,8 +18,9 @@
 //! * [`Space::assemble`] builds a running [`System`]; [`System::transition`] moves it
 //!   to another composition by swapping only the components that differ, leaves
 //!   first, moving the state of stateful components ([`StateTransfer`]).
-//! * Every call goes through a [`Slot`]: one atomic increment on entry, one
-//!   decrement on exit. A swap holds new calls (they wait, they never fail), lets
+//! * Every call goes through a [`Slot`]: an increment of the calling thread's own
+//!   in-flight counter on entry, a decrement on exit, and a read of the slot's
+//!   held flag each time. A swap holds new calls (they wait, they never fail), lets
 //!   in-flight calls finish, moves state, installs, and releases. The algorithm,
 //!   its costs and its limits are in [`docs`].
 //!

@@ -199,3 +199,85 @@ fn stateless_swaps_under_load_return_the_current_variant() {
     assert!(calls >= SIZES.callers as u64);
     assert_eq!(slot.load().tag(), SIZES.swaps as u64);
 }
+
+/// Sizes of the churn test: lanes run at once, each starting caller threads one
+/// after another, each thread making a few calls and exiting.
+struct Churn {
+    lanes: usize,
+    threads_per_lane: usize,
+    calls_per_thread: usize,
+}
+
+const CHURN: Churn = if cfg!(miri) {
+    Churn { lanes: 3, threads_per_lane: 3, calls_per_thread: 20 }
+} else {
+    // 16 callers at once is more than the seats of a small machine (8 + ...), so
+    // some calls use the shared stripes; 1,600 threads exit and give seats back.
+    Churn { lanes: 16, threads_per_lane: 100, calls_per_thread: 500 }
+};
+
+#[test]
+fn callers_created_and_destroyed_while_stateful_swaps_happen() {
+    let slot: Slot<dyn Counter> = Slot::new(Box::new(AtomicCounter(AtomicU64::new(0))));
+    let lanes_done = Arc::new(AtomicUsize::new(0));
+    let lanes: Vec<_> = (0..CHURN.lanes)
+        .map(|_| {
+            let (slot, lanes_done) = (slot.clone(), lanes_done.clone());
+            thread::spawn(move || {
+                let mut seen = Vec::new();
+                for _ in 0..CHURN.threads_per_lane {
+                    let slot = slot.clone();
+                    let values = thread::spawn(move || {
+                        let mut values: Vec<u64> = Vec::with_capacity(CHURN.calls_per_thread);
+                        for _ in 0..CHURN.calls_per_thread {
+                            let value = slot.load().incr();
+                            assert!(
+                                values.last().is_none_or(|&last| value > last),
+                                "lost state: {value} after {last:?}",
+                                last = values.last()
+                            );
+                            values.push(value);
+                        }
+                        values
+                    })
+                    .join()
+                    .unwrap();
+                    seen.extend(values);
+                }
+                lanes_done.fetch_add(1, Ordering::SeqCst);
+                seen
+            })
+        })
+        .collect();
+
+    let mut swaps = 0usize;
+    while lanes_done.load(Ordering::SeqCst) < CHURN.lanes {
+        let next: Box<dyn Counter> = if swaps.is_multiple_of(2) {
+            Box::new(LockedCounter(Mutex::new(0)))
+        } else {
+            Box::new(AtomicCounter(AtomicU64::new(0)))
+        };
+        match slot.swap_with_state(next) {
+            Ok(StateMove::Moved) => swaps += 1,
+            Ok(other) => panic!("state not moved: {other:?}"),
+            Err((e, _)) => panic!("swap failed: {e}"),
+        }
+        if cfg!(miri) {
+            thread::yield_now();
+        }
+    }
+
+    let mut all: Vec<u64> = lanes.into_iter().flat_map(|lane| lane.join().unwrap()).collect();
+    let expected = (CHURN.lanes * CHURN.threads_per_lane * CHURN.calls_per_thread) as u64;
+    let total = slot.load().total();
+    assert_eq!(all.len() as u64, expected, "every call returned");
+    assert_eq!(total, expected, "calls and final count differ");
+    all.sort_unstable();
+    assert!(all.iter().copied().eq(1..=total), "returned values are not exactly 1..={total}");
+    assert_eq!(slot.swaps(), swaps as u64);
+    assert!(swaps > 0);
+    println!(
+        "{total} calls from {} short-lived threads across {swaps} swaps; {slot:?}",
+        CHURN.lanes * CHURN.threads_per_lane
+    );
+}

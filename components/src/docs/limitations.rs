@@ -9,7 +9,10 @@
 //! cannot produce this, because cycles are rejected when a space is built, so a
 //! component never reaches its own slot through its requirements; it can only
 //! happen if a component is handed its own slot by other means. Detecting it would
-//! cost a thread-local lookup on every call.
+//! need a per-thread record of the slots the thread is inside, updated on every
+//! call. (A held call could in principle be let through when this thread's stripe
+//! of that slot is non-zero, but only for threads with a seat, and it would run
+//! the inner call during the state transfer; the slot does not.)
 //!
 //! The same applies to calling [`Slot::hold`](crate::Slot::hold) (or a swap) while
 //! this thread holds a guard of that slot, and to calling the slot being swapped
@@ -20,14 +23,52 @@
 //! the call on `A` to finish. [`System::transition`](crate::System::transition)
 //! swaps one slot at a time, so it never holds two slots at once.
 //!
-//! ## Contention on one cache line
+//! ## Guards stay on their thread
 //!
-//! Every call on a slot writes the slot's state word, so threads calling the same
-//! slot concurrently on different cores share that cache line (as with an
-//! uncontended `RwLock`). arc-swap avoids this with per-thread debt slots; a
-//! striped (per-CPU) counter would too, at the cost of a thread-local lookup per
-//! call and one wait per stripe for the swapper. On the 2-core machine this crate
-//! was built on the shared word was the better trade; revisit it with many cores.
+//! A [`Guard`](crate::Guard) is not `Send`: it decrements the in-flight counter of
+//! the thread that made it, which only that thread writes. Hold it for one call
+//! (not across an `.await` in a future that may move between threads); to use the
+//! implementation elsewhere, pass `&*guard` to scoped threads (it is `Sync`).
+//!
+//! ## Seats are few, and fixed per process
+//!
+//! A slot has `max(2 × CPUs, 8)` owned stripes and one shared stripe per CPU, and
+//! a thread holds a seat (an owned stripe in every slot) from its first call until
+//! it exits. Threads beyond that count share the per-CPU stripes with atomic
+//! read-modify-writes: correct, and free of cross-core contention while those
+//! threads run on different CPUs, but about 10 ns more per call on this machine
+//! (two locked instructions; see the per-CPU row in [`slot`](super::slot)). A thread that found no seat keeps using the
+//! shared stripes until it exits, even if seats free up later. A program with many
+//! more calling threads than cores (thread-per-connection) should expect that
+//! cost; one with a worker pool sized to the cores does not pay it. The counts are
+//! fixed by the first slot created; changing them means changing
+//! `slot/stripe.rs`.
+//!
+//! A thread that exits while a guard of its own is still alive in one of its
+//! thread-locals (a guard stored in a `thread_local!` and dropped by its
+//! destructor) cannot give its seat back safely; that seat stays taken for the
+//! rest of the process.
+//!
+//! ## Memory per slot
+//!
+//! Each slot allocates its stripes up front: `max(2 × CPUs, 8) + CPUs + 1` lines
+//! of 128 bytes, 1.4 KiB on 2 CPUs, 6.1 KiB on 16, 24 KiB on 64, so a few hundred
+//! slots on a 64-core machine take several MiB. The counts scale with the CPUs,
+//! not with the threads or the calls, and nothing grows after creation.
+//!
+//! ## Every swap interrupts the process's running threads
+//!
+//! With the `membarrier` barrier (the default on Linux), each swap makes the kernel
+//! interrupt every CPU that is running a thread of this process at that moment, to
+//! execute a memory barrier there, and waits for all of them. Swaps are rare, so
+//! this is cheap overall (a stateless swap's p50 is 0.2 µs here), but
+//! latency-critical threads on isolated cores see that interrupt, and a swap
+//! whose interrupt goes to a vCPU the hypervisor has descheduled waits for it
+//! (part of the p99.9 of 13-20 µs in [`performance`](super::performance)).
+//! `HATCH_SLOT_BARRIER=fence` (read once, at the first `Slot::new`) uses a
+//! `SeqCst` fence on both sides instead: no interrupts, about 12 ns more per call
+//! on this machine. Where `membarrier` is unavailable (not Linux, kernels before
+//! 4.14, a seccomp filter) the fences are used automatically.
 //!
 //! ## Swaps block calls briefly, by design
 //!
