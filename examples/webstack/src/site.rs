@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use hatch_components::Space;
 use hatch_components::remote::{AgentProcess, Catalog, Host, Key, Placed, PlacedSystem};
-use hatch_components::{Composition, Space};
 
 use crate::api::http::Frontend;
 use crate::dataset::{self, Shape};
@@ -281,11 +281,6 @@ pub fn parse_composition(
     // Checks the composition against the space (variants exist, wiring is right).
     space.index_of(placed.composition())?;
     Ok(placed)
-}
-
-/// The local composition of `placed` (to compare or print).
-pub fn composition_of(placed: &Placed) -> &Composition {
-    placed.composition()
 }
 
 /// Pins the calling thread, and every thread it starts from now on, to `cpu`.

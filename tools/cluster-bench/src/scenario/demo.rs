@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hatch_learner::decision_log::DecisionLog;
-use hatch_load::{Phase, Plan, Preset};
+use hatch_load::{Phase, Preset};
 
-use super::{CONNECTIONS, Context};
+use super::{Context, mean_ms};
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
 use crate::rack::Rack;
@@ -37,13 +37,7 @@ pub fn run(rack: &Rack, agents: &[Process], ctx: &Context, phase_secs: u64) -> s
         front.addr,
         ctx.window.as_secs_f64()
     );
-    let plan = Plan {
-        connections: CONNECTIONS,
-        cost: ctx.setup.cost,
-        shape: super::ground_truth::shape(&ctx.setup.shape),
-        ..Plan::new(front.addr, phases.clone())
-    };
-    let report = hatch_load::run(&plan, ctx.progress)?;
+    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
 
@@ -54,14 +48,9 @@ pub fn run(rack: &Rack, agents: &[Process], ctx: &Context, phase_secs: u64) -> s
     for phase in &phases {
         let end = start + phase.secs;
         let seconds: Vec<_> = report.seconds.iter().filter(|r| r.time_s >= start && r.time_s < end).collect();
-        let mean = |rows: &[&hatch_load::SecondRow]| {
-            let n: u64 = rows.iter().map(|r| r.requests).sum();
-            let total: f64 = rows.iter().map(|r| r.mean_us as f64 * r.requests as f64).sum();
-            if n == 0 { f64::NAN } else { total / n as f64 / 1e3 }
-        };
         let edge = (ctx.window.as_secs() * 2).max(2) as usize;
-        let before = mean(&seconds[..seconds.len().min(edge)]);
-        let after = mean(&seconds[seconds.len().saturating_sub(edge)..]);
+        let before = mean_ms(&seconds[..seconds.len().min(edge)]);
+        let after = mean_ms(&seconds[seconds.len().saturating_sub(edge)..]);
         let errors: u64 = seconds.iter().map(|r| r.errors).sum();
         let requests: u64 = seconds.iter().map(|r| r.requests).sum();
         let chosen = decisions

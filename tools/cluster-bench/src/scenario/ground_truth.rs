@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use hatch_load::{Phase, Plan, Preset};
+use hatch_load::{Phase, Preset};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CONNECTIONS, Context, candidates, presets};
+use super::{Context, candidates, presets};
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
 use crate::rack::Rack;
@@ -31,6 +31,14 @@ pub struct Point {
     pub rps: f64,
     /// Failed requests.
     pub errors: u64,
+}
+
+impl Point {
+    /// Mean, p50, p99 (ms), requests/s and errors, as the CSV and the summary print them.
+    fn figures(&self) -> [String; 5] {
+        let f = |x: f64| format!("{x:.2}");
+        [f(self.mean_ms), f(self.p50_ms), f(self.p99_ms), format!("{:.1}", self.rps), self.errors.to_string()]
+    }
 }
 
 /// Windows measured per point.
@@ -59,12 +67,7 @@ pub fn measure(rack: &Rack, agents: &[Process], ctx: &Context, presets: &[Preset
                 agents,
                 &Front { composition: Some(composition.clone()), learn: None },
             )?;
-            let plan = |secs| Plan {
-                connections: CONNECTIONS,
-                cost: ctx.setup.cost,
-                shape: shape(&ctx.setup.shape),
-                ..Plan::new(front.addr, vec![Phase { preset, secs }])
-            };
+            let plan = |secs| ctx.plan(front.addr, vec![Phase { preset, secs }]);
             hatch_load::run(&plan(warm), false)?;
             let report = hatch_load::run(&plan(secs), false)?;
             front.stop(std::time::Duration::from_secs(10));
@@ -112,20 +115,10 @@ pub fn run(rack: &Rack, agents: &[Process], ctx: &Context) -> std::io::Result<St
 }
 
 fn write(ctx: &Context, points: &[Point], presets: &[Preset]) -> std::io::Result<String> {
-    let f = |x: f64| format!("{x:.2}");
     let rows: Vec<Vec<String>> = points
         .iter()
         .map(|p| {
-            vec![
-                p.preset.name().into(),
-                p.label.into(),
-                p.composition.clone(),
-                f(p.mean_ms),
-                f(p.p50_ms),
-                f(p.p99_ms),
-                format!("{:.1}", p.rps),
-                p.errors.to_string(),
-            ]
+            vec![p.preset.name().into(), p.label.into(), p.composition.clone()].into_iter().chain(p.figures()).collect()
         })
         .collect();
     let header = ["preset", "composition", "id", "mean_ms", "p50_ms", "p99_ms", "rps", "errors"];
@@ -166,17 +159,7 @@ fn write(ctx: &Context, points: &[Point], presets: &[Preset]) -> std::io::Result
         let rows: Vec<Vec<String>> = of
             .iter()
             .enumerate()
-            .map(|(rank, p)| {
-                vec![
-                    (rank + 1).to_string(),
-                    p.label.into(),
-                    f(p.mean_ms),
-                    f(p.p50_ms),
-                    f(p.p99_ms),
-                    format!("{:.1}", p.rps),
-                    p.errors.to_string(),
-                ]
-            })
+            .map(|(rank, p)| vec![(rank + 1).to_string(), p.label.into()].into_iter().chain(p.figures()).collect())
             .collect();
         summary.push_str(&output::table(
             &["rank", "composition", "mean ms", "p50 ms", "p99 ms", "req/s", "errors"],

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hatch_learner::decision_log::DecisionLog;
-use hatch_load::{Phase, Plan, Preset};
+use hatch_load::{Phase, Preset};
 
 use super::ground_truth::{self, Point};
-use super::{CONNECTIONS, Context};
+use super::{Context, mean_ms};
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
 use crate::rack::Rack;
@@ -25,13 +25,7 @@ fn phases(ctx: &Context) -> Vec<Phase> {
 /// Client-side mean response time per window of one phase, from the per-second rows.
 fn window_means(report: &hatch_load::Report, from_s: u64, to_s: u64, window_s: u64) -> Vec<f64> {
     let rows: Vec<_> = report.seconds.iter().filter(|r| r.time_s >= from_s && r.time_s < to_s).collect();
-    rows.chunks(window_s.max(1) as usize)
-        .map(|chunk| {
-            let requests: u64 = chunk.iter().map(|r| r.requests).sum();
-            let total: f64 = chunk.iter().map(|r| r.mean_us as f64 * r.requests as f64).sum();
-            if requests == 0 { f64::NAN } else { total / requests as f64 / 1e3 }
-        })
-        .collect()
+    rows.chunks(window_s.max(1) as usize).map(mean_ms).collect()
 }
 
 /// The first window from which three windows in a row are within 10% of `best`.
@@ -55,13 +49,7 @@ pub fn run(rack: &Rack, agents: &[Process], ctx: &Context) -> std::io::Result<St
         agents,
         &Front { composition: None, learn: Some((ctx.window, log.clone())) },
     )?;
-    let plan = Plan {
-        connections: CONNECTIONS,
-        cost: ctx.setup.cost,
-        shape: ground_truth::shape(&ctx.setup.shape),
-        ..Plan::new(front.addr, phases.clone())
-    };
-    let report = hatch_load::run(&plan, ctx.progress)?;
+    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
     let window_s = ctx.window.as_secs_f64().round().max(1.0) as u64;

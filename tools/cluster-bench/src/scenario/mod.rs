@@ -8,7 +8,9 @@ pub mod learn;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hatch_load::Preset;
+use std::net::SocketAddr;
+
+use hatch_load::{Phase, Plan, Preset, SecondRow};
 
 use crate::deploy::Setup;
 
@@ -25,6 +27,27 @@ pub struct Context {
     pub smoke: bool,
     /// Whether to draw progress bars.
     pub progress: bool,
+}
+
+impl Context {
+    /// The load plan every scenario runs against the front end at `addr`: the shared
+    /// connection count, the calibrated script cost, the data set's shape.
+    pub fn plan(&self, addr: SocketAddr, phases: Vec<Phase>) -> Plan {
+        Plan {
+            connections: CONNECTIONS,
+            cost: self.setup.cost,
+            shape: ground_truth::shape(&self.setup.shape),
+            ..Plan::new(addr, phases)
+        }
+    }
+}
+
+/// The mean response time (ms) over per-second rows, weighted by their requests; NaN when
+/// none finished.
+pub fn mean_ms(rows: &[&SecondRow]) -> f64 {
+    let requests: u64 = rows.iter().map(|r| r.requests).sum();
+    let total: f64 = rows.iter().map(|r| r.mean_us as f64 * r.requests as f64).sum();
+    if requests == 0 { f64::NAN } else { total / requests as f64 / 1e3 }
 }
 
 /// The composition set of the ground truth (Figs 8-9): the default variants, everything local,
