@@ -68,9 +68,12 @@ where
     A: Actuator<Arm = P::Arm>,
     L: LatencyProbe,
 {
-    /// Start learning at `now`: class 0's learner chooses the first arm, which
-    /// is applied at once. With `semi_bandit`, probe slots `1..` are passed to
-    /// the policy as per-decision parts.
+    /// Start learning at `now`. An actuator that can say what runs
+    /// ([`Actuator::applied`]) keeps it for the first window, so a live system
+    /// is measured as it is before anything is changed; otherwise class 0's
+    /// learner chooses the first arm, which is applied at once. With
+    /// `semi_bandit`, probe slots `1..` are passed to the policy as
+    /// per-decision parts.
     pub fn start(
         mut learners: PerClass<P>,
         classifier: Classifier,
@@ -80,9 +83,14 @@ where
         semi_bandit: bool,
         now: Duration,
     ) -> Self {
-        let chosen = learners.get(0).choose();
-        actuator.apply(&chosen);
-        let current = actuator.applied().unwrap_or(chosen);
+        let current = match actuator.applied() {
+            Some(running) => running,
+            None => {
+                let chosen = learners.get(0).choose();
+                actuator.apply(&chosen);
+                actuator.applied().unwrap_or(chosen)
+            }
+        };
         let window = ObservationWindow::open(cfg, now, &probe);
         HostLearner { learners, classifier, actuator, probe, window, current, semi_bandit }
     }

@@ -102,6 +102,29 @@ impl PlacementDecisions {
         }
     }
 
+    /// Each decision's options described for the learner
+    /// ([`Factored::with_option_features`](crate::factored::Factored::with_option_features)):
+    /// variant decisions by none, a point's sites by `[remote, extra replicas]`, so that one
+    /// relocation predicts the others and two replicas predict a third.
+    pub fn option_features(&self) -> crate::factored::OptionFeatures {
+        let describe = |point: &Point| {
+            let rows = (0..options(point, self.agents.len()))
+                .map(|o| match self.site(o) {
+                    Site::Local => vec![0.0, 0.0],
+                    Site::Remote(agents) => vec![1.0, agents.len().saturating_sub(1) as f64],
+                })
+                .collect();
+            Some(rows)
+        };
+        std::iter::repeat_n(None, self.variants).chain(self.points.iter().map(describe)).collect()
+    }
+
+    /// The arm that runs the same system as `arm` (inactive decisions at option `0`), or `arm`
+    /// itself when it selects nothing valid.
+    pub fn canonical(&self, arm: &[usize]) -> Composition {
+        self.placed(arm).ok().and_then(|placed| self.arm(&placed)).unwrap_or_else(|| arm.to_vec())
+    }
+
     /// The placed composition `arm` selects.
     ///
     /// # Errors
@@ -403,6 +426,26 @@ mod tests {
         arm[v + 1] = 2;
         assert_eq!(d.placed(&arm).unwrap().sites()[2], Site::Local);
         assert!(seen.len() < d.radix().size() as usize);
+    }
+
+    #[test]
+    fn options_are_described_by_remoteness_and_replicas() {
+        let d = decisions(3);
+        let f = d.option_features();
+        assert!(f[..d.variant_decisions()].iter().all(Option::is_none));
+        let handler = f[d.variant_decisions()].as_ref().unwrap();
+        assert_eq!(
+            handler,
+            &[vec![0.0, 0.0], vec![1.0, 0.0], vec![1.0, 0.0], vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 2.0]]
+        );
+        // A remote handler takes the store along: the store's option does not matter then.
+        let v = d.variant_decisions();
+        let mut arm = d.radix().composition(0);
+        arm[v] = 1;
+        arm[v + 1] = 2;
+        let canonical = d.canonical(&arm);
+        assert_eq!(canonical[v + 1], 0);
+        assert_eq!(d.placed(&canonical).unwrap(), d.placed(&arm).unwrap());
     }
 
     #[test]

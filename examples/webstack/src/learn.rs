@@ -192,9 +192,16 @@ fn drive(
 ) -> PlacedSystem {
     let radix = decisions.radix().clone();
     let (seed, guard) = (config.seed, config.guard.clone());
+    let (features, canonical) = (decisions.option_features(), decisions.clone());
     let learners = PerClass::new(move |class| {
-        let config = FactoredConfig { seed: seed.wrapping_add(class as u64), ..FactoredConfig::default() };
-        Guarded::new(Factored::new(radix.clone(), config), guard.clone())
+        // One move at a time from the best design measured in this class, on relative costs
+        // (a saturated design is tens of times slower), a placement's options described by
+        // remoteness and replicas; what runs the same system is one design.
+        let canonical = canonical.clone();
+        let learner = Factored::new(radix.clone(), FactoredConfig::live(seed.wrapping_add(class as u64)))
+            .with_canonical(move |arm| canonical.canonical(arm))
+            .with_option_features(features.clone());
+        Guarded::new(learner, guard.clone())
     });
     let id = |arm: &Vec<usize>| {
         decisions.placed(arm).map_or_else(|e| format!("invalid arm {arm:?}: {e}"), |p| p.to_string())

@@ -27,19 +27,35 @@
 //! recommendation is the candidate with the lowest pessimistic belief
 //! (mean plus one standard deviation).
 //!
+//! On a live system, [`Search::Nearby`] replaces both layers' proposals with
+//! one-decision moves from the best measured design (`nearby.rs`), and
+//! [`FactoredConfig::relative`] models the logarithm of the cost, so that a
+//! design ten times slower is one step worse, not a thousand milliseconds;
+//! [`FactoredConfig::live`] sets both.
+//!
 //! Costs per window (choose + record + recommend) are in
 //! `bench/benches/learner.rs` (`policy/factored_*`).
 
+mod nearby;
 mod pool;
 mod quadratic;
 mod ridge;
 
+use std::sync::Arc;
+
 use crate::policy::{Observation, Policy};
 use crate::rng::Rng;
 use crate::space::{Composition, Radix};
+use nearby::Canonical;
 use pool::{Belief, Pool};
 use quadratic::Quadratic;
+pub use ridge::OptionFeatures;
 use ridge::Ridge;
+
+/// Largest prior sd of a composition's log cost in [`Search::Nearby`] with
+/// relative costs: an untried option is believed within a factor `e` of the
+/// prediction at one sd.
+const RELATIVE_PRIOR_SD: f64 = 1.0;
 
 /// Tuning of [`Factored`]; every field documents its default.
 #[derive(Clone, Debug)]
@@ -54,11 +70,55 @@ pub struct FactoredConfig {
     /// How many candidates (lowest believed mean first) the global bandit
     /// plays among. Default `8`.
     pub global_arms: usize,
+    /// Where proposals may go. Default [`Search::Global`].
+    pub search: Search,
+    /// Whether to model the logarithm of the cost (effects are ratios: right
+    /// when costs span orders of magnitude, as response times do between an
+    /// idle and a saturated design). Semi-bandit parts are additive in the
+    /// cost itself, so they are not used in this mode. Default `false`.
+    pub relative: bool,
+}
+
+/// Where the learner's proposals may go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Anywhere in the space: a draw of the additive model, or a candidate of
+    /// the global bandit (the simulator's setting, fastest to the optimum
+    /// when a bad window costs only its own time).
+    Global,
+    /// One decision away from the best measured design, or that design
+    /// itself (`nearby.rs`): for live systems, where every explored window is
+    /// served to users.
+    Nearby,
 }
 
 impl Default for FactoredConfig {
     fn default() -> Self {
-        FactoredConfig { seed: 0, explore_scale: None, min_explore: 0.1, global_arms: 8 }
+        FactoredConfig {
+            seed: 0,
+            explore_scale: None,
+            min_explore: 0.1,
+            global_arms: 8,
+            search: Search::Global,
+            relative: false,
+        }
+    }
+}
+
+impl FactoredConfig {
+    /// The setting for a live system: [`Search::Nearby`], relative costs, and
+    /// an exploration probability `6 / (6 + t)` down to a floor of 5%, so that
+    /// about ten neighbours are tried in the first thirty windows of an
+    /// environment and one window in twenty later on.
+    pub fn live(seed: u64) -> Self {
+        FactoredConfig {
+            seed,
+            explore_scale: Some(6.0),
+            min_explore: 0.05,
+            search: Search::Nearby,
+            relative: true,
+            ..FactoredConfig::default()
+        }
     }
 }
 
@@ -92,6 +152,7 @@ pub struct Factored {
     rng: Rng,
     t: f64,
     cfg: FactoredConfig,
+    canonical: Option<Canonical>,
 }
 
 impl Factored {
@@ -106,7 +167,17 @@ impl Factored {
             t: 0.0,
             radix,
             cfg,
+            canonical: None,
         }
+    }
+
+    /// Tells the learner which compositions run the same system: `canonical`
+    /// maps each to one representative, and [`Search::Nearby`] then never
+    /// proposes a move that changes nothing. Arms it is told about through
+    /// [`Policy::record`] should be canonical too.
+    pub fn with_canonical(mut self, canonical: impl Fn(&[usize]) -> Composition + Send + Sync + 'static) -> Self {
+        self.canonical = Some(Canonical(Arc::new(canonical)));
+        self
     }
 
     /// The space this learner works on.
@@ -186,6 +257,64 @@ impl Factored {
         }
         out
     }
+
+    /// Describes each decision's options by numbers (`None` for a decision
+    /// whose options are unrelated), so that the additive model predicts an
+    /// option it never ran from those it did (`ridge.rs`); [`Search::Nearby`]
+    /// draws its moves from that model. Replaces what was learnt.
+    pub fn with_option_features(mut self, features: OptionFeatures) -> Self {
+        self.ridge = Ridge::with_features(&self.radix, &features);
+        self
+    }
+
+    /// [`Search::Nearby`]'s belief about `c`: the additive model's
+    /// prediction (which knows the options' features), moved by `c`'s own
+    /// windows.
+    ///
+    /// With relative costs the model's prior spread, which is in units of the
+    /// noise, is capped at [`RELATIVE_PRIOR_SD`]: ten noise sds of a log cost
+    /// would believe an untried cache variant may be a hundred times faster,
+    /// and every draw would go to whichever untried option happened to be
+    /// drawn lowest, instead of to the one the features predict best.
+    fn nearby_beliefs<'a>(&self, cs: impl Iterator<Item = &'a Composition>) -> Vec<Belief> {
+        let noise = self.pool.noise_var(self.ridge.noise_var());
+        let misfit = self.pool.misfit_var(noise, 0.01 * noise, |c| self.ridge.predict(c).0);
+        let cap = if self.cfg.relative { RELATIVE_PRIOR_SD * RELATIVE_PRIOR_SD } else { f64::INFINITY };
+        cs.map(|c| {
+            let (m, v) = self.ridge.predict(c);
+            self.pool.belief(c, (m, (v + misfit).min(cap)), noise)
+        })
+        .collect()
+    }
+
+    /// The measured composition with the lowest pessimistic belief (mean plus
+    /// one standard deviation); `None` before the first observation.
+    fn incumbent(&self) -> Option<Composition> {
+        let measured: Vec<&Composition> = self.pool.compositions().collect();
+        let beliefs = self.nearby_beliefs(measured.iter().copied());
+        let score = |b: &Belief| b.mean + b.var.sqrt();
+        measured.into_iter().zip(beliefs).min_by(|a, b| score(&a.1).total_cmp(&score(&b.1))).map(|(c, _)| c.clone())
+    }
+
+    /// [`Search::Nearby`]: the incumbent, or with the exploration
+    /// probability a Thompson draw among its neighbours.
+    fn choose_nearby(&mut self) -> Composition {
+        let Some(incumbent) = self.incumbent() else {
+            // Nothing measured yet: any start will do, the additive model's draw.
+            return self.ridge.sample_argmin(&mut self.rng);
+        };
+        if self.rng.next_f64() >= self.explore_probability() {
+            // Exploit by a draw among the measured designs, so that a rival
+            // measured once, perhaps unluckily, is measured again.
+            let measured: Vec<&Composition> = self.pool.compositions().collect();
+            let beliefs = self.nearby_beliefs(measured.iter().copied());
+            let drawn = Pool::thompson(&mut self.rng, measured.into_iter().zip(beliefs)).cloned();
+            return drawn.unwrap_or(incumbent);
+        }
+        let hood = nearby::neighbours(&self.radix, &incumbent, self.canonical.as_ref());
+        let beliefs = self.nearby_beliefs(hood.iter());
+        Pool::thompson(&mut self.rng, hood.iter().zip(beliefs)).cloned().unwrap_or(incumbent)
+    }
 }
 
 impl Policy for Factored {
@@ -193,6 +322,9 @@ impl Policy for Factored {
 
     fn choose(&mut self) -> Composition {
         self.t += 1.0;
+        if self.cfg.search == Search::Nearby {
+            return self.choose_nearby();
+        }
         let explore = self.pool.is_empty() || self.rng.next_f64() < self.explore_probability();
         if explore {
             // A draw of the additive model (which also carries any
@@ -209,19 +341,23 @@ impl Policy for Factored {
     }
 
     fn record(&mut self, arm: &Composition, obs: &Observation<'_>) {
-        if let Some(parts) = obs.parts {
+        let (cost, parts) = if self.cfg.relative { (obs.cost.max(1e-9).ln(), None) } else { (obs.cost, obs.parts) };
+        if let Some(parts) = parts {
             assert_eq!(parts.len(), arm.len(), "one part per decision");
             self.semi = true;
         }
 
-        self.ridge.observe(arm, obs.cost, obs.parts);
-        self.quad.observe(arm, obs.cost);
-        self.pool.observe(arm, obs.cost);
+        self.ridge.observe(arm, cost, parts);
+        self.quad.observe(arm, cost);
+        self.pool.observe(arm, cost);
     }
 
     fn recommend(&self) -> Option<Composition> {
         if self.pool.is_empty() {
             return None;
+        }
+        if self.cfg.search == Search::Nearby {
+            return self.incumbent();
         }
         // Pessimistic: one standard deviation above the believed mean, so a
         // composition that looked good once does not beat a well-measured one.

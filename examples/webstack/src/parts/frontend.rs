@@ -10,7 +10,7 @@ use hatch_components::{Component, Slot};
 
 use crate::api::http::{Connection, Frontend, HttpHandler, Request, Response};
 
-/// What the front end has served so far (monotonic counters; a reader takes differences).
+/// What the front end has been asked so far (monotonic counters; a reader takes differences).
 #[derive(Debug, Default)]
 pub struct Workload {
     requests: AtomicU64,
@@ -19,7 +19,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Requests answered, dynamic ones among them, and 5xx answers.
+    /// Requests arrived, dynamic ones among them, and 5xx answers.
     pub fn counts(&self) -> (u64, u64, u64) {
         (
             self.requests.load(Ordering::Relaxed),
@@ -53,11 +53,14 @@ impl Component for WebFrontend {}
 
 impl Frontend for WebFrontend {
     fn handle(&self, request: &Request, connection: &dyn Connection) -> Response {
-        let response = self.probe.time(0, || self.handler.load().handle(request, connection));
+        // Counted on arrival, not on completion: the learner's environment classes come from
+        // these counts, and a saturated design completes fewer requests than arrive; counting
+        // completions would let the design it runs change the class it learns in.
         self.workload.requests.fetch_add(1, Ordering::Relaxed);
         if is_dynamic(&request.path) {
             self.workload.dynamic.fetch_add(1, Ordering::Relaxed);
         }
+        let response = self.probe.time(0, || self.handler.load().handle(request, connection));
         if response.status >= 500 {
             self.workload.errors.fetch_add(1, Ordering::Relaxed);
         }

@@ -81,5 +81,7 @@ pub fn presets(smoke: bool) -> Vec<Preset> {
 }
 
 /// Connections of the load generator: enough for the open-loop presets' rates and the
-/// closed-loop presets' concurrency.
-pub const CONNECTIONS: usize = 16;
+/// closed-loop presets' concurrency, and enough that a saturated design's requests wait in the
+/// server, where its probe and its request counts see them (20 pages/s at 1.6 s each keep 32
+/// in flight), not in the load generator for a free connection.
+pub const CONNECTIONS: usize = 64;
