@@ -8,6 +8,8 @@
 //! * `policy`: one window's `choose` + `record` for flat UCB1 / Thompson after
 //!   every arm was tried (the O(k) scan), and for the factored learner on the
 //!   ~700k-composition web space shape.
+//! * `live`: one window of the live learner (`FactoredConfig::live`, nearby
+//!   search) on spaces of 10^3, 10^5 and 10^7 compositions.
 //!
 //! Run: `cargo bench -p hatch-bench --bench learner`
 
@@ -182,5 +184,33 @@ fn policy(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, probe, probe_contended, policy);
+/// The live learner's own cost per window (choose + record + recommend), as the space grows
+/// from 10^3 to 10^7 compositions (3, 5 and 7 decisions of 10 options), after 300 windows.
+fn live(c: &mut Criterion) {
+    let mut g = c.benchmark_group("live");
+    g.sample_size(20);
+    for decisions in [3usize, 5, 7] {
+        let radix = Radix::new(vec![10; decisions]);
+        let cost = |c: &[usize]| 10.0 + c.iter().map(|&o| (o as f64 - 4.0).abs() * 0.3).sum::<f64>();
+        let mut f = Factored::new(radix.clone(), FactoredConfig::live(1));
+        for _ in 0..300 {
+            let a = f.choose();
+            f.record(&a, &Observation::total(cost(&a)));
+        }
+        g.bench_with_input(BenchmarkId::new("factored_nearby", radix.size()), &(), |b, _| {
+            b.iter_batched(
+                || f.clone(),
+                |mut f| {
+                    let a = f.choose();
+                    f.record(&a, &Observation::total(cost(&a)));
+                    black_box(f.recommend())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, probe, probe_contended, policy, live);
 criterion_main!(benches);

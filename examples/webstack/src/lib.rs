@@ -10,10 +10,12 @@
 //! * [`dataset`]: the generated data set.
 //! * [`site`]: the whole platform started in one call ([`site::Platform`]).
 //! * [`distribution`]: the size of the space of compositions and placements.
+//! * [`learn`]: the live learner; [`ground_truth`]: every composition of a set measured and ranked.
 
 pub mod api;
 pub mod dataset;
 pub mod distribution;
+pub mod ground_truth;
 pub mod http;
 pub mod learn;
 pub mod parts;

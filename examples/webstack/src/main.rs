@@ -19,7 +19,7 @@ use hatch_components::remote::{Agent, Key, run_if_agent};
 use hatch_webstack::api::http::Frontend;
 use hatch_webstack::dataset::{self, Shape};
 use hatch_webstack::parts::{Settings, catalog};
-use hatch_webstack::{distribution, learn, site};
+use hatch_webstack::{distribution, ground_truth, learn, site};
 
 #[derive(Parser)]
 #[command(name = "hatch-web", about = "The self-distributing web platform of the Hatch paper")]
@@ -100,6 +100,17 @@ enum Command {
         /// the agents buys CPU on a two-vCPU machine.
         #[arg(long)]
         pin: bool,
+        /// Measure every composition listed in this file (one per line, as `--composition`
+        /// takes them) for a warm-up window and `--ground-truth-windows` windows each, print
+        /// the ranking, then serve the best one (the paper's Figs 8-9 method).
+        #[arg(long, conflicts_with = "learn")]
+        ground_truth: Option<PathBuf>,
+        /// Measured windows per composition of `--ground-truth`.
+        #[arg(long, default_value_t = 6)]
+        ground_truth_windows: u32,
+        /// Where to write the ground truth's windows as CSV.
+        #[arg(long)]
+        ground_truth_csv: Option<PathBuf>,
     },
     /// Serves components for a front end.
     Agent {
@@ -176,6 +187,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_moves,
             decision_log,
             pin,
+            ground_truth: ground_truth_set,
+            ground_truth_windows,
+            ground_truth_csv,
         } => {
             site::block_termination_signals();
             if pin {
@@ -205,7 +219,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 platform.learn(config).map_err(|e| e.to_string())?;
             }
             println!("listening on {}", platform.addr());
-            site::wait_for_termination();
+            let window = std::time::Duration::from_secs_f64(window.max(0.1));
+            match ground_truth_set {
+                Some(path) => {
+                    let set = ground_truth::read_set(&path)?;
+                    let config = ground_truth::GroundTruthConfig {
+                        windows: ground_truth_windows,
+                        window,
+                        ..ground_truth::GroundTruthConfig::new(set)
+                    };
+                    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let signals = {
+                        let stop = stop.clone();
+                        std::thread::spawn(move || {
+                            site::wait_for_termination();
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        })
+                    };
+                    let ranked = ground_truth::measure(&mut platform, &config, &stop).map_err(|e| e.to_string())?;
+                    println!(
+                        "ground truth ({} windows of {:.1} s each):\n{}",
+                        ground_truth_windows,
+                        window.as_secs_f64(),
+                        ground_truth::table(&ranked)
+                    );
+                    if let Some(csv) = ground_truth_csv {
+                        ground_truth::write_csv(&csv, &ranked)?;
+                    }
+                    let _ = signals.join();
+                }
+                None => site::wait_for_termination(),
+            }
             eprintln!("shutting down");
             platform.stop_learning();
             eprintln!("final composition {}", platform.placed());

@@ -25,7 +25,7 @@ struct Args {
 /// Window counts the reference fit is reported at (those within the run's windows).
 const REFERENCE_WINDOWS: [usize; 8] = [10, 20, 30, 50, 100, 150, 200, 300];
 
-const USAGE: &str = "usage: learn-sim SPACE.json [--seeds N] [--policies ucb1,ucb1-minmax,discounted,thompson,factored] [--semi] [--windows N] [--verbose] [--reference]";
+const USAGE: &str = "usage: learn-sim SPACE.json [--seeds N] [--policies ucb1,ucb1-minmax,discounted,thompson,factored,factored-nearby] [--semi] [--windows N] [--verbose] [--reference]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);

@@ -23,15 +23,24 @@ pub enum PolicyKind {
     Thompson,
     /// The factored learner.
     Factored,
+    /// The factored learner as on a live system ([`FactoredConfig::live`]: one move at a time
+    /// from the best measured design, relative costs).
+    FactoredNearby,
 }
 
 impl PolicyKind {
     /// Every policy, in report order.
-    pub const ALL: [PolicyKind; 5] =
-        [PolicyKind::Ucb1, PolicyKind::Ucb1MinMax, PolicyKind::Discounted, PolicyKind::Thompson, PolicyKind::Factored];
+    pub const ALL: [PolicyKind; 6] = [
+        PolicyKind::Ucb1,
+        PolicyKind::Ucb1MinMax,
+        PolicyKind::Discounted,
+        PolicyKind::Thompson,
+        PolicyKind::Factored,
+        PolicyKind::FactoredNearby,
+    ];
 
     fn flat(self) -> bool {
-        self != PolicyKind::Factored
+        !matches!(self, PolicyKind::Factored | PolicyKind::FactoredNearby)
     }
 
     /// Build the policy for `space` with `seed`.
@@ -48,6 +57,7 @@ impl PolicyKind {
             PolicyKind::Factored => {
                 Box::new(Factored::new(radix, FactoredConfig { seed, ..FactoredConfig::default() }))
             }
+            PolicyKind::FactoredNearby => Box::new(Factored::new(radix, FactoredConfig::live(seed))),
         }
     }
 }
@@ -60,6 +70,7 @@ impl fmt::Display for PolicyKind {
             PolicyKind::Discounted => "discounted",
             PolicyKind::Thompson => "thompson",
             PolicyKind::Factored => "factored",
+            PolicyKind::FactoredNearby => "factored-nearby",
         })
     }
 }
@@ -67,10 +78,9 @@ impl fmt::Display for PolicyKind {
 impl FromStr for PolicyKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        PolicyKind::ALL
-            .into_iter()
-            .find(|k| k.to_string() == s)
-            .ok_or_else(|| format!("unknown policy `{s}` (known: ucb1, ucb1-minmax, discounted, thompson, factored)"))
+        PolicyKind::ALL.into_iter().find(|k| k.to_string() == s).ok_or_else(|| {
+            format!("unknown policy `{s}` (known: ucb1, ucb1-minmax, discounted, thompson, factored, factored-nearby)")
+        })
     }
 }
 
