@@ -60,11 +60,26 @@ pub struct HostLearner<P: Policy, A, L> {
     window: ObservationWindow,
     current: P::Arm,
     semi_bandit: bool,
+    settle: Duration,
+    settling: Settling,
+}
+
+/// Where the learner is in the pause that follows a switch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Settling {
+    /// Not settling: the window is open.
+    No,
+    /// A switch was applied; the pause starts at the next poll (the first after the
+    /// transition returned).
+    Pending,
+    /// Nothing is measured until then; the window opens then.
+    Until(Duration),
 }
 
 impl<P, A, L> HostLearner<P, A, L>
 where
     P: Policy,
+    P::Arm: PartialEq,
     A: Actuator<Arm = P::Arm>,
     L: LatencyProbe,
 {
@@ -92,12 +107,38 @@ where
             }
         };
         let window = ObservationWindow::open(cfg, now, &probe);
-        HostLearner { learners, classifier, actuator, probe, window, current, semi_bandit }
+        HostLearner {
+            learners,
+            classifier,
+            actuator,
+            probe,
+            window,
+            current,
+            semi_bandit,
+            settle: Duration::ZERO,
+            settling: Settling::No,
+        }
     }
 
-    /// When the current window closes at the latest.
+    /// After each switch, measures nothing for `settle` from the moment the transition
+    /// returned, then opens the next window. On a loaded system a switch leaves work behind
+    /// it: the calls a swap held while the old implementation drained, a backlog the old
+    /// design built. Measured in the new design's first window, they are blamed on it, and a
+    /// design that would keep up looks as slow as the saturated one it replaced. Default zero
+    /// (windows follow one another).
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// When to poll next at the latest: the current window's deadline, or the end of the
+    /// pause after a switch.
     pub fn deadline(&self) -> Duration {
-        self.window.deadline()
+        match self.settling {
+            Settling::No => self.window.deadline(),
+            Settling::Pending => Duration::ZERO,
+            Settling::Until(until) => until,
+        }
     }
 
     /// The actuator.
@@ -128,6 +169,19 @@ where
         now: Duration,
         environment: impl IntoIterator<Item = (S, f64)>,
     ) -> Option<Step<P::Arm>> {
+        match self.settling {
+            Settling::No => {}
+            Settling::Pending => {
+                self.settling = Settling::Until(now + self.settle);
+                return None;
+            }
+            Settling::Until(until) if now < until => return None,
+            Settling::Until(_) => {
+                self.window.restart(now, &self.probe);
+                self.settling = Settling::No;
+                return None;
+            }
+        }
         let window = self.window.poll(now, &self.probe)?;
         let class = self.classifier.classify(environment);
         let learner = self.learners.get(class);
@@ -143,6 +197,9 @@ where
         let chosen = learner.choose();
         self.actuator.apply(&chosen);
         let next = self.actuator.applied().unwrap_or(chosen);
+        if !self.settle.is_zero() && next != self.current {
+            self.settling = Settling::Pending;
+        }
         let ran = std::mem::replace(&mut self.current, next.clone());
         Some(Step { class, ran, window, recorded, next })
     }
@@ -222,6 +279,40 @@ mod tests {
         assert!(run(&mut host, 0, 10) >= 4);
         assert!(host.learner(0).unwrap().stats(1).n > tried_before);
         assert_eq!(host.actuator().applied, 1 + 130);
+    }
+
+    #[test]
+    fn after_a_switch_the_settling_pause_is_not_measured() {
+        let probe = ManualProbe::new(1);
+        let feed = probe.clone();
+        let live = Arc::new(AtomicUsize::new(usize::MAX));
+        let s = Duration::from_secs(1);
+        let mut host = HostLearner::start(
+            PerClass::new(|_| Ucb1::new(2)),
+            Classifier::default(),
+            FakeActuator { live: Arc::clone(&live), applied: 0 },
+            probe,
+            WindowConfig { duration: 5 * s, min_samples: None },
+            false,
+            Duration::ZERO,
+        )
+        .with_settle(2 * s);
+        // Window 1 runs arm 0 (UCB tries both arms first), then the learner switches to arm 1.
+        feed.record_ns(0, 10_000_000);
+        let first = host.poll(5 * s, std::iter::empty::<(&str, f64)>()).unwrap();
+        assert_ne!(first.next, first.ran, "UCB1 tries the other arm");
+        // The first poll after the transition starts the pause; it ends 2 s later.
+        assert_eq!(host.deadline(), Duration::ZERO);
+        assert!(host.poll(6 * s, std::iter::empty::<(&str, f64)>()).is_none());
+        assert_eq!(host.deadline(), 8 * s);
+        feed.record_ns(0, 900_000_000); // the held calls: not the new arm's
+        assert!(host.poll(7 * s, std::iter::empty::<(&str, f64)>()).is_none());
+        assert!(host.poll(8 * s, std::iter::empty::<(&str, f64)>()).is_none());
+        assert_eq!(host.deadline(), 13 * s);
+        feed.record_ns(0, 20_000_000);
+        let second = host.poll(13 * s, std::iter::empty::<(&str, f64)>()).unwrap();
+        assert_eq!(second.window.opened, 8 * s);
+        assert_eq!(second.window.cost_ms(), Some(20.0));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! Enumerating the placed compositions is linear in their number, like the
 //! flat policies that use them; spaces too large for that belong to the
-//! factored learner over decisions, which does not place onto other hosts.
+//! factored learner over decisions, placements included
+//! ([`crate::placement`]), as one coordinated learner.
 
 use std::collections::BTreeSet;
 

@@ -70,6 +70,12 @@ impl ObservationWindow {
         ObservationWindow { cfg, opened: now, scratch: base.clone(), base }
     }
 
+    /// Starts the current window over at `now`: what the probe saw before is not counted.
+    pub fn restart(&mut self, now: Duration, probe: &dyn LatencyProbe) {
+        probe.read(&mut self.base);
+        self.opened = now;
+    }
+
     /// When the current window closes at the latest.
     pub fn deadline(&self) -> Duration {
         self.opened + self.cfg.duration

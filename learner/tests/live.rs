@@ -120,6 +120,7 @@ fn serve_window<P, A>(
 ) -> hatch_learner::host::Step<P::Arm>
 where
     P: Policy,
+    P::Arm: PartialEq,
     A: Actuator<Arm = P::Arm>,
 {
     loop {

@@ -41,11 +41,22 @@ pub struct LearnConfig {
     pub seed: u64,
     /// The guardrails (fallback, damping, switch cost); [`GuardConfig::default`] by default.
     pub guard: GuardConfig,
+    /// How long after a switch nothing is measured ([`HostLearner::with_settle`]: the calls
+    /// held during the swap and the old design's backlog are not the new design's); half the
+    /// window when `None` (the default).
+    pub settle: Option<Duration>,
 }
 
 impl Default for LearnConfig {
     fn default() -> Self {
-        LearnConfig { window: Duration::from_secs(5), max_moves: 1, log: None, seed: 0, guard: GuardConfig::default() }
+        LearnConfig {
+            window: Duration::from_secs(5),
+            max_moves: 1,
+            log: None,
+            seed: 0,
+            guard: GuardConfig::default(),
+            settle: None,
+        }
     }
 }
 
@@ -210,7 +221,9 @@ fn drive(
     let window = WindowConfig { duration: config.window, min_samples: None };
     let started = Instant::now();
     let mut rates = Rates::new(workload);
-    let mut host = HostLearner::start(learners, classifier, actuator, probe, window, false, Duration::ZERO);
+    let settle = config.settle.unwrap_or(config.window / 2);
+    let mut host =
+        HostLearner::start(learners, classifier, actuator, probe, window, false, Duration::ZERO).with_settle(settle);
     *progress.placed.lock() = host.actuator().system().placed().to_string();
     while !stop.load(Ordering::SeqCst) {
         let now = started.elapsed();

@@ -93,6 +93,10 @@ enum Command {
         /// Placement changes per window at most.
         #[arg(long, default_value_t = 1)]
         max_moves: usize,
+        /// Seconds after a switch during which the learner measures nothing (default: half
+        /// the window).
+        #[arg(long)]
+        settle: Option<f64>,
         /// Where the learner writes its decision log (JSON lines).
         #[arg(long)]
         decision_log: Option<PathBuf>,
@@ -185,6 +189,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             learn,
             window,
             max_moves,
+            settle,
             decision_log,
             pin,
             ground_truth: ground_truth_set,
@@ -213,6 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let config = learn::LearnConfig {
                     window: std::time::Duration::from_secs_f64(window.max(0.1)),
                     max_moves,
+                    settle: settle.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
                     log: decision_log,
                     ..learn::LearnConfig::default()
                 };

@@ -294,14 +294,14 @@ fn a_namespace_rack_is_built_isolated_reachable_and_torn_down() {
         let dir = rack.cgroup_dir(i).expect("hosts have cgroups");
         assert_eq!(dir, cgroup_root().expect("a cpu cgroup hierarchy").join(format!("{prefix}-h{i}")));
         assert!(dir.is_dir(), "{}", dir.display());
-        // Default: (2 CPUs - 1) / 3 hosts, at least 0.2, written as microseconds per 100 ms.
+        // Default: (2 CPUs - 1) / 3 hosts, at least 0.2, written as microseconds per 10 ms.
         let cpus = rack_cpus().len();
         let share = (cpus.saturating_sub(1).max(1) as f64 / 3.0).max(0.2);
         let quota = fs::read_to_string(dir.join("cpu.cfs_quota_us"))
             .or_else(|_| fs::read_to_string(dir.join("cpu.max")))
             .expect("a quota file");
         let quota_us: f64 = quota.split_whitespace().next().unwrap().parse().unwrap();
-        assert!((quota_us - share * 100_000.0).abs() <= 1.0, "quota {quota} for share {share}");
+        assert!((quota_us - share * 10_000.0).abs() <= 1.0, "quota {quota} for share {share}");
     }
     assert!(links.contains(&format!("{prefix}-br")), "{links:?}");
     let description = rack.description();

@@ -151,7 +151,7 @@ enum CpuLimit {
     /// A cgroup quota (namespaces mode).
     Quota {
         cpus: f64,
-        /// How the limit is written, e.g. `cgroup v1 cfs_quota_us=50000/100000`.
+        /// How the limit is written, e.g. `cgroup v1 cfs_quota_us=5000/10000`.
         applied: String,
         /// How the default was derived, or `None` when configured.
         default: Option<String>,
