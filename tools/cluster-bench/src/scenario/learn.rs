@@ -11,9 +11,9 @@ use hatch_load::{Phase, Preset};
 
 use super::ground_truth::{self, Point};
 use super::{Context, mean_ms};
+use crate::cluster::Cluster;
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
-use crate::rack::Rack;
 
 /// The phase list.
 fn phases(ctx: &Context) -> Vec<Phase> {
@@ -39,12 +39,12 @@ fn converged(means: &[f64], best: f64) -> Option<usize> {
 /// # Errors
 ///
 /// Measuring or writing.
-pub fn run(rack: &Rack, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
+pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
     let phases = phases(ctx);
-    let truth = ground_truth::measure(rack, agents, ctx, &[Preset::Dynamic5, Preset::Dynamic20])?;
+    let truth = ground_truth::measure(cluster, agents, ctx, &[Preset::Dynamic5, Preset::Dynamic20])?;
     let log = ctx.out.join("learn-decisions.jsonl");
     let front = deploy::start_front(
-        rack,
+        cluster,
         &ctx.setup,
         agents,
         &Front { composition: None, learn: Some((ctx.window, log.clone())) },
