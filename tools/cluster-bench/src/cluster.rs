@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use hatch_load::{Plan, Report};
+
 use crate::rack::Rack;
 
 /// The programs a cluster starts.
@@ -18,6 +20,8 @@ pub enum Program {
     Web,
     /// `cluster-bench-primes` (the `primes` scenario's caller and agents).
     Primes,
+    /// `cluster-bench-load` (the load generator of a load-client host).
+    Load,
 }
 
 /// Where the programs are on this machine: what a [`Rack`] runs, and what an ssh cluster
@@ -28,6 +32,8 @@ pub struct Binaries {
     pub web: PathBuf,
     /// `cluster-bench-primes`.
     pub primes: PathBuf,
+    /// `cluster-bench-load`.
+    pub load: PathBuf,
 }
 
 impl Binaries {
@@ -36,6 +42,7 @@ impl Binaries {
         match program {
             Program::Web => &self.web,
             Program::Primes => &self.primes,
+            Program::Load => &self.load,
         }
     }
 }
@@ -82,6 +89,16 @@ pub trait Cluster: Sync {
 
     /// What the hosts are, for the output of a run.
     fn description(&self) -> String;
+
+    /// Runs the load `plan` against the front end from this cluster's load generator: this
+    /// machine unless the cluster has a load-client host.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`hatch_load::run`], or a remote load generator that fails.
+    fn run_load(&self, plan: &Plan, progress: bool) -> io::Result<Report> {
+        hatch_load::run(plan, progress)
+    }
 }
 
 /// An emulated rack with the binaries it runs: every file is on this machine's file system.

@@ -11,6 +11,7 @@
 pub mod calibrate;
 pub mod cluster;
 pub mod deploy;
+pub mod load_wire;
 pub mod output;
 pub mod rack;
 pub mod scenario;

@@ -71,7 +71,8 @@ struct Cli {
     /// `hatch_cluster_bench::ssh::hosts_file`); `--local`, `--quota` and `--subnet` are ignored.
     #[arg(long)]
     hosts: Option<PathBuf>,
-    /// The `cluster-bench-primes` executable; by default the one beside this executable.
+    /// The `cluster-bench-primes` executable (`cluster-bench-load` is taken from beside it); by
+    /// default the one beside this executable.
     #[arg(long)]
     primes: Option<PathBuf>,
 }
@@ -133,7 +134,9 @@ fn binaries(cli: &Cli) -> Result<Binaries, Box<dyn std::error::Error>> {
         None => std::env::current_exe()?.with_file_name("cluster-bench-primes"),
     };
     let primes = primes.canonicalize().map_err(|e| format!("{}: {e} (build it first)", primes.display()))?;
-    Ok(Binaries { web, primes })
+    let load = primes.with_file_name("cluster-bench-load");
+    let load = load.canonicalize().map_err(|e| format!("{}: {e} (build it first)", load.display()))?;
+    Ok(Binaries { web, primes, load })
 }
 
 /// Starts the agents, calibrates the script's cost, runs the scenarios and writes the summary.
@@ -157,7 +160,7 @@ fn run_scenarios(
     };
     let setup = Setup { cost, ..setup };
     let shape = setup.shape.clone();
-    let ctx = Context { setup, out: out.to_path_buf(), window, smoke: cli.smoke, progress };
+    let ctx = Context { setup, out: out.to_path_buf(), window, smoke: cli.smoke, progress, rate: None };
     let mut summary = format!(
         "# cluster-bench results\n\n{}\n\nWindow {:.1} s, script cost {} units per dynamic page, data set `{shape}`{}.\n\n",
         description.trim_end(),

@@ -94,7 +94,7 @@ fn every_scenario_runs_in_smoke_mode() {
     // 2 agents: local, relocated, replicated-2, each at 2 concurrency levels, every answer right.
     assert_eq!(primes.len(), 3 * 2, "{primes:?}");
     assert!(primes.iter().all(|row| row[3] == "0" && row[2] != "0"), "wrong or no answers: {primes:?}");
-    let handler = check_csv(&out.join("http-handler.csv"), "preset,composition,id,mean_ms,p50_ms,p99_ms,rps,errors");
+    let handler = check_csv(&out.join("http-handler.csv"), "rate,composition,id,mean_ms,p50_ms,p99_ms,rps,errors");
     assert_eq!(handler.len(), 2 * 4, "4 compositions under 2 loads: {handler:?}");
     assert!(handler.iter().all(|row| row[7] == "0"), "failed requests in http-handler: {handler:?}");
     assert!(handler.iter().any(|row| row[2].contains("SyncScript") && row[2].contains("Handler_X{")), "{handler:?}");

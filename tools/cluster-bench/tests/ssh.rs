@@ -3,7 +3,8 @@
 //! namespace's address, run as root with a private config (`sshd -f`, nothing of the system's
 //! /etc/ssh) that accepts only one generated user key. `cluster-bench --hosts` then deploys
 //! agents there over ssh and runs a smoke scenario end to end; afterwards nothing it started may
-//! be left: no process of its working folders, no local front end, no shared ssh connection,
+//! be left: no process of its working folders (the agents' and a load client's, on host 0's
+//! sshd), no local front end, no shared ssh connection,
 //! no working folder. A second test interrupts a run with SIGINT (Ctrl-C) and checks the same.
 //!
 //! Needs root, `ip netns` and /usr/sbin/sshd; without them the tests print why and pass.
@@ -67,7 +68,7 @@ struct SshRack {
 }
 
 impl SshRack {
-    fn start(prefix: &str, subnet: u8) -> SshRack {
+    fn start(prefix: &str, subnet: u8, load_client: bool) -> SshRack {
         let dir = std::env::temp_dir().join(format!("hcb-ssh-test-{prefix}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -114,6 +115,18 @@ impl SshRack {
                 work = dir.join(format!("remote-{host}")).display(),
             ));
         }
+        if load_client {
+            // A load client on host 0's sshd, in a folder of its own.
+            let host_public = fs::read_to_string(dir.join("host_key_0.pub")).unwrap();
+            let host_public: Vec<&str> = host_public.split_whitespace().take(2).collect();
+            toml.push_str(&format!(
+                "\n[[host]]\naddress = \"{}\"\nkey = \"{}\"\nrole = \"load\"\ndir = \"{}\"\nhost_key = \"{}\"\n",
+                rack.hosts()[0].addr,
+                user_key.display(),
+                dir.join("remote-load").display(),
+                host_public.join(" "),
+            ));
+        }
         for host in 0..2 {
             let addr = SocketAddr::new(rack.hosts()[host].addr, 22);
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -143,7 +156,7 @@ impl SshRack {
     /// its local front end, its ssh processes, its working folders.
     fn leftovers(&self, pid: u32, prefix: &str) -> Vec<String> {
         let mut left = Vec::new();
-        let remote = [self.dir.join("remote-0"), self.dir.join("remote-1")];
+        let remote = [self.dir.join("remote-0"), self.dir.join("remote-1"), self.dir.join("remote-load")];
         let tag = format!("HATCH_RACK_HOST={prefix}-h0");
         let control = format!("hcb-ssh-{pid}");
         for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
@@ -194,7 +207,7 @@ fn agents_deployed_over_ssh_run_a_scenario_and_leave_nothing() {
         eprintln!("skipped: {reason}");
         return;
     }
-    let hosts = SshRack::start("hcbssh", 95);
+    let hosts = SshRack::start("hcbssh", 95, true);
     let out = hosts.dir.join("out");
     for scenario in ["primes", "http-handler"] {
         let mut child = hosts.cluster_bench("hcbsshr", scenario, &out).stdout(Stdio::piped()).spawn().unwrap();
@@ -204,6 +217,7 @@ fn agents_deployed_over_ssh_run_a_scenario_and_leave_nothing() {
         let status = wait(&mut child, Duration::from_secs(300));
         assert!(status.success(), "{scenario}: {status}\n{printed}");
         assert!(printed.contains("rack servers over ssh"), "{printed}");
+        assert!(printed.contains("the load generator on load client"), "{printed}");
         let csv = fs::read_to_string(out.join(format!("{scenario}.csv"))).unwrap();
         assert!(csv.lines().count() >= 2, "{csv}");
         let left = hosts.leftovers(pid, "hcbsshr");
@@ -214,9 +228,19 @@ fn agents_deployed_over_ssh_run_a_scenario_and_leave_nothing() {
     assert!(primes.lines().any(|l| l.starts_with("replicated-2,")), "{primes}");
     let handler = fs::read_to_string(out.join("http-handler.csv")).unwrap();
     assert!(handler.lines().skip(1).all(|l| l.ends_with(",0")), "failed requests: {handler}");
+    // The load ran on the load client: its log came back too.
+    let load_logs = out.join("logs").join(hosts.rack.hosts()[0].addr.to_string()).join("remote-load/logs");
+    assert!(
+        fs::read_dir(&load_logs)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("cluster-bench-load")),
+        "no load client log in {}",
+        load_logs.display()
+    );
     // The agents' logs came back, one folder per host.
     for host in &hosts.rack.hosts()[..2] {
-        let logs = out.join("logs").join(host.addr.to_string());
+        let logs = out.join("logs").join(host.addr.to_string()).join(format!("remote-{}/logs", host.index));
         let files = fs::read_dir(&logs).map(|d| d.count()).unwrap_or(0);
         assert!(files > 0, "no logs in {}", logs.display());
     }
@@ -228,7 +252,7 @@ fn ctrl_c_stops_everything_on_the_ssh_hosts() {
         eprintln!("skipped: {reason}");
         return;
     }
-    let hosts = SshRack::start("hcbsshc", 94);
+    let hosts = SshRack::start("hcbsshc", 94, false);
     let out = hosts.dir.join("out");
     // A long run: the full primes scenario (minutes), interrupted once its agents are up.
     let command = hosts.cluster_bench("hcbsshcr", "primes", &out);

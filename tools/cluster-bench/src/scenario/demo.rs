@@ -37,7 +37,7 @@ pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context, phase_secs:
         front.addr,
         ctx.window.as_secs_f64()
     );
-    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
+    let report = cluster.run_load(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
 

@@ -92,8 +92,8 @@ pub fn measure_set(
                 &Front { composition: Some(composition.clone()), learn: None },
             )?;
             let plan = |secs| ctx.plan(front.addr, vec![Phase { preset, secs }]);
-            hatch_load::run(&plan(warm), false)?;
-            let report = hatch_load::run(&plan(secs), false)?;
+            cluster.run_load(&plan(warm), false)?;
+            let report = cluster.run_load(&plan(secs), false)?;
             front.stop(std::time::Duration::from_secs(10));
             let ms = |q: f64| report.total.value_at_quantile(q) as f64 / 1e3;
             points.push(Point {

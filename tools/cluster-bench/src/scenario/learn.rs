@@ -49,7 +49,7 @@ pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context) -> std::io:
         agents,
         &Front { composition: None, learn: Some((ctx.window, log.clone())) },
     )?;
-    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
+    let report = cluster.run_load(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
     let window_s = ctx.window.as_secs_f64().round().max(1.0) as u64;

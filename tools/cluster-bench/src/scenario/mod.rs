@@ -29,6 +29,8 @@ pub struct Context {
     pub smoke: bool,
     /// Whether to draw progress bars.
     pub progress: bool,
+    /// An offered load (requests/s, open loop) for every phase instead of the presets' own.
+    pub rate: Option<f64>,
 }
 
 impl Context {
@@ -39,6 +41,7 @@ impl Context {
             connections: CONNECTIONS,
             cost: self.setup.cost,
             shape: ground_truth::shape(&self.setup.shape),
+            rate: self.rate,
             ..Plan::new(addr, phases)
         }
     }

@@ -2,40 +2,45 @@
 //!
 //! The hosts file ([`hosts_file`]) lists the servers. The front end (and the `primes` client)
 //! runs on this machine, as host 0, listening on the file's `front` address; so does the load
-//! generator, which therefore measures what a client next to the front end sees. Agent hosts
-//! are hosts `1..`. [`SshCluster::connect`] then, for every server:
+//! generator unless a host has the role `load`. Agent hosts are hosts `1..`. [`SshCluster::connect`] then, for every server:
 //!
 //! 1. writes its host key into this run's known_hosts (from the file, or `ssh-keyscan` once);
 //! 2. opens one shared ssh connection, stops whatever a crashed earlier run left in its working
 //!    folder `DIR` (by the pid files below) and creates `DIR/{bin,run,logs,data}`, mode 0700;
 //! 3. copies `hatch-web` and `cluster-bench-primes` into `DIR/bin` and the cluster key file to
-//!    `DIR/cluster.key`, mode 0600 (load-client hosts get nothing yet: see below).
+//!    `DIR/cluster.key`, mode 0600; a load-client host gets `cluster-bench-load` only.
 //!
 //! A process started there runs as `sh -c 'echo $$ > DIR/run/NAME.pid; exec DIR/bin/PROGRAM
 //! ARGS 2>> DIR/logs/NAME.log'` through the shared connection, so its pid is known and its log
 //! kept. It is stopped by that pid (SIGTERM, SIGKILL after a grace period), only while the pid
 //! still runs a program of `DIR/bin`. [`SshCluster::teardown`] (also on drop, on failure, and on
 //! SIGINT/SIGTERM/SIGHUP through [`crate::rack::on_teardown_signal`]) stops every process of
-//! every pid file, copies `DIR/logs` back into the results folder (`logs/ADDRESS/`), removes
+//! every pid file, copies `DIR/logs` back into the results folder (`logs/ADDRESS/NAME/logs/`, `NAME`
+//! the last part of `DIR`), removes
 //! `DIR` and closes the shared connection.
 //!
-//! Not done yet: hosts of role `load` are accepted in the file but refused by
-//! [`SshCluster::connect`]; the load generator runs on this machine.
+//! With a host of role `load`, every load run of the scenarios runs there instead of on this
+//! machine (the first such host; more are not used): `cluster-bench-load` with the plan as
+//! arguments, its whole report sent back on standard output ([`crate::load_wire`]). The
+//! calibration of the script's cost still sends its few pages from this machine.
 
 pub mod hosts_file;
 pub mod remote;
 
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hosts_file::{HostsFile, Role};
 use remote::{PidFile, Remote, quote};
 
+use hatch_load::{Plan, Report};
+
 use crate::cluster::{Binaries, Cluster, Program, Started};
+use crate::load_wire;
 
 /// How long remote processes get between SIGTERM and SIGKILL at teardown.
 const GRACE_S: u32 = 5;
@@ -44,6 +49,8 @@ const GRACE_S: u32 = 5;
 pub struct SshCluster {
     front: IpAddr,
     agents: Vec<Remote>,
+    /// Load-client hosts; the first one runs the load.
+    loads: Vec<Remote>,
     binaries: Binaries,
     data: PathBuf,
     key_file: PathBuf,
@@ -54,13 +61,16 @@ pub struct SshCluster {
     /// The tag of processes started on this machine (see [`crate::rack::HOST_TAG`]).
     local_tag: String,
     started: AtomicUsize,
-    torn_down: Mutex<bool>,
+    /// Whether teardown ran; shared with the signal hook, so that the two never overlap and the
+    /// process does not exit in the middle of a teardown.
+    torn_down: Arc<Mutex<bool>>,
 }
 
 fn program_name(program: Program) -> &'static str {
     match program {
         Program::Web => "hatch-web",
         Program::Primes => "cluster-bench-primes",
+        Program::Load => "cluster-bench-load",
     }
 }
 
@@ -100,12 +110,6 @@ impl SshCluster {
         out: &Path,
         local_tag: String,
     ) -> io::Result<SshCluster> {
-        if let Some(load) = file.hosts.iter().find(|h| h.role == Role::Load) {
-            return Err(io::Error::other(format!(
-                "host {}: load-client hosts are not supported yet; the load generator runs on this machine",
-                load.address
-            )));
-        }
         // Control sockets have a 108-byte path limit: keep them under /tmp.
         let state = std::env::temp_dir().join(format!("hcb-ssh-{}", std::process::id()));
         std::fs::create_dir_all(&state)?;
@@ -124,15 +128,20 @@ impl SshCluster {
             known.push_str(&Remote::known_hosts_line(entry, &key));
         }
         std::fs::write(&known_hosts, known)?;
-        let agents = file
+        let remotes: Vec<(Role, Remote)> = file
             .hosts
             .iter()
             .enumerate()
-            .map(|(i, entry)| Remote::new(entry.clone(), known_hosts.clone(), state.join(format!("cm{i}"))))
+            .map(|(i, entry)| {
+                (entry.role, Remote::new(entry.clone(), known_hosts.clone(), state.join(format!("cm{i}"))))
+            })
             .collect();
+        let of = |role: Role| remotes.iter().filter(|(r, _)| *r == role).map(|(_, remote)| remote.clone()).collect();
+        let (agents, loads) = (of(Role::Agent), of(Role::Load));
         let cluster = SshCluster {
             front: file.front,
             agents,
+            loads,
             binaries,
             data,
             key_file,
@@ -140,11 +149,17 @@ impl SshCluster {
             state,
             local_tag,
             started: AtomicUsize::new(0),
-            torn_down: Mutex::new(false),
+            torn_down: Arc::new(Mutex::new(false)),
         };
-        let hook_agents = cluster.agents.clone();
+        let hook_agents: Vec<Remote> = cluster.remotes().cloned().collect();
         let hook_state = cluster.state.clone();
+        let hook_done = Arc::clone(&cluster.torn_down);
         crate::rack::on_teardown_signal(move || {
+            let mut done = hook_done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *done {
+                return;
+            }
+            *done = true;
             for remote in &hook_agents {
                 if let Err(error) = remote.run(&sweep_script(&remote.entry.dir, "KILL")) {
                     eprintln!("cluster-bench: signal teardown of {}: {error}", remote.entry.address);
@@ -152,14 +167,22 @@ impl SshCluster {
                 remote.close();
             }
             let _ = std::fs::remove_dir_all(&hook_state);
+            // Held until the process exits (the signal teardown exits right after its hooks),
+            // so a main thread failing meanwhile cannot finish first with its own status.
+            std::mem::forget(done);
         });
         // Drop tears down whatever was prepared when this fails.
         cluster.prepare()?;
         Ok(cluster)
     }
 
+    /// Every server: agents, then load clients.
+    fn remotes(&self) -> impl Iterator<Item = &Remote> {
+        self.agents.iter().chain(&self.loads)
+    }
+
     fn prepare(&self) -> io::Result<()> {
-        for remote in &self.agents {
+        for remote in self.remotes() {
             let dir = &remote.entry.dir;
             let q = |p: &Path| quote(&p.display().to_string());
             remote.run(&format!(
@@ -167,7 +190,9 @@ impl SshCluster {
                 sweep_script(dir, "KILL"),
                 d = q(dir)
             ))?;
-            for program in [Program::Web, Program::Primes] {
+            let programs: &[Program] =
+                if remote.entry.role == Role::Load { &[Program::Load] } else { &[Program::Web, Program::Primes] };
+            for &program in programs {
                 remote.upload(self.binaries.path(program), &dir.join("bin").join(program_name(program)))?;
             }
             let key = dir.join("cluster.key");
@@ -178,7 +203,7 @@ impl SshCluster {
     }
 
     /// Stops every process started on the servers, copies their logs back to
-    /// `OUT/logs/ADDRESS/`, removes their working folders and closes the connections. Failures
+    /// `OUT/logs/ADDRESS/NAME/`, removes their working folders and closes the connections. Failures
     /// are logged; running it again does nothing.
     pub fn teardown(&self) {
         let mut done = self.torn_down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -186,7 +211,7 @@ impl SshCluster {
             return;
         }
         *done = true;
-        for remote in &self.agents {
+        for remote in self.remotes() {
             let dir = &remote.entry.dir;
             let stop = format!(
                 "{term}; i=0; while [ $i -lt {ticks} ] && [ \"$({alive})\" != 0 ]; do sleep 0.2; i=$((i+1)); done; {kill}",
@@ -198,7 +223,9 @@ impl SshCluster {
             if let Err(error) = remote.run(&stop) {
                 eprintln!("cluster-bench: teardown of {}: {error}", remote.entry.address);
             }
-            let logs = self.out.join("logs").join(remote.entry.address.to_string());
+            // Two roles may share a server: one folder per working folder.
+            let name = dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+            let logs = self.out.join("logs").join(remote.entry.address.to_string()).join(name);
             let copied = std::fs::create_dir_all(&logs).and_then(|()| remote.download_dir(&dir.join("logs"), &logs));
             if let Err(error) = copied {
                 eprintln!("cluster-bench: logs of {}: {error}", remote.entry.address);
@@ -218,7 +245,7 @@ impl SshCluster {
     /// A server that cannot be asked.
     pub fn remote_processes(&self) -> io::Result<usize> {
         let mut total = 0;
-        for remote in &self.agents {
+        for remote in self.remotes() {
             total += remote.run(&alive_script(&remote.entry.dir))?.trim().parse::<usize>().unwrap_or(0);
         }
         Ok(total)
@@ -255,7 +282,37 @@ impl Cluster for SshCluster {
             command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
             return Ok(Started { child: command.spawn()?, remote: None });
         }
-        let remote = &self.agents[host - 1];
+        self.start_on(&self.agents[host - 1], program, args)
+    }
+
+    fn cpu_quota(&self) -> Option<f64> {
+        None
+    }
+
+    fn run_load(&self, plan: &Plan, progress: bool) -> io::Result<Report> {
+        let Some(remote) = self.loads.first() else { return hatch_load::run(plan, progress) };
+        let mut started = self.start_on(remote, Program::Load, &load_wire::plan_args(plan))?;
+        let stdout = started.child.stdout.take().expect("piped");
+        let lines = BufReader::new(stdout).lines().map_while(Result::ok).take_while(|line| line != "end");
+        let report = load_wire::decode(plan, lines.chain(std::iter::once("end".to_owned())));
+        let status = started.child.wait()?;
+        match report {
+            Ok(report) if status.success() => Ok(report),
+            Ok(_) => Err(io::Error::other(format!("the load generator on {} failed: {status}", remote.entry.address))),
+            Err(error) => {
+                Err(io::Error::other(format!("the load generator on {} ({status}): {error}", remote.entry.address)))
+            }
+        }
+    }
+
+    fn description(&self) -> String {
+        self.describe()
+    }
+}
+
+impl SshCluster {
+    /// Starts `program` on `remote` (see the [module documentation](self)).
+    fn start_on(&self, remote: &Remote, program: Program, args: &[String]) -> io::Result<Started> {
         let dir = &remote.entry.dir;
         let name = format!("{}-{}", program_name(program), self.started.fetch_add(1, Ordering::Relaxed));
         let pid_file = dir.join("run").join(format!("{name}.pid"));
@@ -275,13 +332,13 @@ impl Cluster for SshCluster {
         Ok(Started { child, remote: Some(Box::new(PidFile { remote: remote.clone(), path: pid_file, program: exe })) })
     }
 
-    fn cpu_quota(&self) -> Option<f64> {
-        None
-    }
-
-    fn description(&self) -> String {
+    fn describe(&self) -> String {
+        let load = match self.loads.first() {
+            Some(remote) => format!("the load generator on load client {}", remote.entry.address),
+            None => "the load generator on this machine".into(),
+        };
         let mut lines = vec![format!(
-            "rack servers over ssh: the front end and the load generator on this machine ({}), {} agent host{}",
+            "rack servers over ssh: the front end on this machine ({}), {load}, {} agent host{}",
             self.front,
             self.agents.len(),
             if self.agents.len() == 1 { "" } else { "s" }
@@ -289,6 +346,10 @@ impl Cluster for SshCluster {
         for (i, remote) in self.agents.iter().enumerate() {
             let e = &remote.entry;
             lines.push(format!("  host {}: {}@{}:{} ({})", i + 1, e.user, e.address, e.port, e.dir.display()));
+        }
+        for remote in &self.loads {
+            let e = &remote.entry;
+            lines.push(format!("  load client: {}@{}:{} ({})", e.user, e.address, e.port, e.dir.display()));
         }
         lines.push("each host: its own CPUs, no quota".into());
         lines.join("\n")
