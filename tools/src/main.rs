@@ -10,7 +10,8 @@
 //! - `pingpong [ARGS]`: the RPC layer alone, an io_uring echo on loopback (`examples/pingpong.rs`).
 //! - `bench [--quick]`: the transport benchmark table (`bench/benches/transport.rs`).
 //! - `cluster-bench [ARGS]`: the paper's experiments on the web platform on an emulated rack
-//!   (`tools/cluster-bench`; `--local N --scenario ground-truth|learn|all --smoke --out DIR`).
+//!   (`tools/cluster-bench`; `--local N --scenario primes|http-handler|ground-truth|learn|all --smoke
+//!   --out DIR`), or on real servers over ssh (`--hosts hosts.toml`).
 //! - `test`: the CI test command (`ci/test`).
 
 use std::path::{Path, PathBuf};
@@ -40,10 +41,21 @@ fn run(mut cmd: Command) -> ExitCode {
     }
 }
 
-/// Builds `hatch-web` and runs the cluster-bench engine with `args`.
+/// Builds `hatch-web` and the engine's binaries (`cluster-bench`, `cluster-bench-primes`) and
+/// runs the engine with `args`.
 fn cluster_bench(args: Vec<String>) -> ExitCode {
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "hatch-webstack", "--bin", "hatch-web"]);
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "hatch-webstack",
+        "--bin",
+        "hatch-web",
+        "-p",
+        "hatch-cluster-bench",
+        "--bins",
+    ]);
     if run(build) != ExitCode::SUCCESS {
         return ExitCode::FAILURE;
     }

@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use hatch_load::client::Client;
 
+use crate::cluster::Cluster;
 use crate::deploy::{self, Front, Process, Setup};
-use crate::rack::Rack;
 
 /// Script work units that make a dynamic page cost `target` of CPU on host 0.
 ///
 /// # Errors
 ///
 /// A front end that does not start, or pages that fail.
-pub fn cost_for(rack: &Rack, setup: &Setup, agents: &[Process], target: Duration) -> std::io::Result<u32> {
+pub fn cost_for(cluster: &dyn Cluster, setup: &Setup, agents: &[Process], target: Duration) -> std::io::Result<u32> {
     const PROBE_COST: u32 = 200;
     const PAGES: u32 = 40;
     let probe = Setup { cost: PROBE_COST, ..setup.clone() };
-    let front = deploy::start_front(rack, &probe, agents, &Front::default())?;
+    let front = deploy::start_front(cluster, &probe, agents, &Front::default())?;
     let mut client = Client::connect(front.addr).map_err(std::io::Error::from)?;
     let shape = crate::scenario::ground_truth::shape(&setup.shape);
     let page =

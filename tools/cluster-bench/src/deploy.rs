@@ -1,28 +1,27 @@
-//! Starting the web platform on a rack: `hatch-web agent` daemons on hosts `1..`, the front end
-//! (`hatch-web serve`) on host 0 pointed at them, all with one cluster key file (mode 0600).
-//! Agents stay up for a whole scenario; the front end is restarted per composition.
+//! Starting the web platform on a [`Cluster`]: `hatch-web agent` daemons on hosts `1..`, the
+//! front end (`hatch-web serve`) on host 0 pointed at them, all with one cluster key file (mode
+//! 0600). Agents stay up for a whole scenario; the front end is restarted per composition.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use crate::rack::Rack;
+use crate::cluster::{Cluster, Program, RemoteStop};
 
-/// Where the binaries and the data are, and how the site is shaped.
+/// Where the data is on this machine, and how the site is shaped.
 #[derive(Clone, Debug)]
 pub struct Setup {
-    /// The `hatch-web` executable.
-    pub web: PathBuf,
-    /// The data folder every host reads (one file system on an emulated rack).
+    /// The data folder on this machine (an emulated rack's hosts share it; remote hosts
+    /// generate their own from the same seed).
     pub data: PathBuf,
     /// `--shape` of the data set (`small` or `default`).
     pub shape: String,
     /// `--cost`: script work units per dynamic page.
     pub cost: u32,
-    /// The cluster key file.
+    /// The cluster key file on this machine.
     pub key_file: PathBuf,
 }
 
@@ -32,13 +31,13 @@ impl Setup {
     /// # Errors
     ///
     /// Writing the key.
-    pub fn new(web: PathBuf, data: PathBuf, shape: &str, cost: u32, dir: &Path) -> std::io::Result<Setup> {
+    pub fn new(data: PathBuf, shape: &str, cost: u32, dir: &Path) -> std::io::Result<Setup> {
         let key_file = dir.join("cluster.key");
         let key = hatch_learner_key();
         let mut file =
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&key_file)?;
         std::io::Write::write_all(&mut file, key.as_bytes())?;
-        Ok(Setup { web, data, shape: shape.into(), cost, key_file })
+        Ok(Setup { data, shape: shape.into(), cost, key_file })
     }
 }
 
@@ -51,21 +50,33 @@ fn hatch_learner_key() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A process of the platform, killed (SIGTERM, then SIGKILL) when dropped.
+/// A process of the platform, stopped (SIGTERM, then SIGKILL) when dropped, where it runs.
 pub struct Process {
     child: Child,
+    remote: Option<Box<dyn RemoteStop>>,
+    lines: Option<std::sync::mpsc::Receiver<String>>,
     /// The address it printed once ready.
     pub addr: SocketAddr,
 }
 
 impl Process {
-    /// Its process id.
+    /// Its process id (of its local `ssh` client when it runs on a remote host).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// CPU seconds it has used so far (user and system, from `/proc/PID/stat`).
+    /// The rest of its standard output, line by line, once its ready line has been read (a
+    /// thread keeps draining it otherwise); see [`spawn`].
+    pub fn lines(&mut self) -> Option<std::sync::mpsc::Receiver<String>> {
+        self.lines.take()
+    }
+
+    /// CPU seconds it has used so far (user and system, from `/proc/PID/stat`); `None` for a
+    /// process on a remote host.
     pub fn cpu_seconds(&self) -> Option<f64> {
+        if self.remote.is_some() {
+            return None;
+        }
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
         // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
         let rest = &stat[stat.rfind(')')? + 2..];
@@ -81,18 +92,45 @@ impl Process {
         self.terminate(grace);
     }
 
-    fn terminate(&mut self, grace: Duration) {
-        // SAFETY: a signal to our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+    /// Waits up to `grace` for it to exit.
+    pub fn wait(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self, grace: Duration) {
+        match &self.remote {
+            // The remote process, whose exit ends its ssh client.
+            Some(remote) => {
+                if let Err(error) = remote.signal("TERM") {
+                    eprintln!("cluster-bench: stopping remote process: {error}");
+                }
+            }
+            // SAFETY: a signal to our own unreaped child's pid.
+            None => unsafe {
+                libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+            },
+        }
+        if self.wait(grace).is_some() {
+            return;
+        }
+        if let Some(remote) = &self.remote
+            && let Err(error) = remote.signal("KILL")
+        {
+            eprintln!("cluster-bench: killing remote process: {error}");
+        }
+        if self.wait(Duration::from_secs(2)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -104,14 +142,24 @@ impl Drop for Process {
     }
 }
 
-/// Spawns `args` of `hatch-web` on rack host `host` and waits for the line starting with
-/// `ready` that ends with its address.
-fn spawn(rack: &Rack, host: usize, setup: &Setup, args: &[String], ready: &str) -> std::io::Result<Process> {
-    let mut command = rack.command(host, &setup.web);
-    command.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut child = command.spawn()?;
+/// Starts `program` with `args` on `host` and waits for the line starting with `ready` that
+/// ends with its address. Later lines of its standard output go to [`Process::lines`].
+///
+/// # Errors
+///
+/// It did not start, or printed no ready line within a minute (it is stopped then).
+pub fn spawn(
+    cluster: &dyn Cluster,
+    host: usize,
+    program: Program,
+    args: &[String],
+    ready: &str,
+) -> std::io::Result<Process> {
+    let started = cluster.start(host, program, args)?;
+    let mut child = started.child;
     let stdout = child.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
     let ready = ready.to_owned();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -123,26 +171,31 @@ fn spawn(rack: &Rack, host: usize, setup: &Setup, args: &[String], ready: &str) 
             }
         }
         // Keep draining so a chatty child never blocks on a full pipe.
-        for _ in lines {}
+        for line in lines.map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
     });
-    let mut process = Process { child, addr: SocketAddr::from(([0, 0, 0, 0], 0)) };
+    let mut process =
+        Process { child, remote: started.remote, addr: SocketAddr::from(([0, 0, 0, 0], 0)), lines: Some(line_rx) };
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(addr) => {
             process.addr = addr.parse().map_err(|_| std::io::Error::other(format!("bad address {addr:?}")))?;
             Ok(process)
         }
-        Err(_) => Err(std::io::Error::other(format!("{args:?} on host {host} did not get ready"))),
+        Err(_) => Err(std::io::Error::other(format!("{program:?} {args:?} on host {host} did not get ready"))),
     }
 }
 
-fn common_args(setup: &Setup) -> Vec<String> {
+fn common_args(cluster: &dyn Cluster, host: usize, setup: &Setup) -> Vec<String> {
     vec![
         "--data".into(),
-        setup.data.display().to_string(),
+        cluster.data_dir(host).display().to_string(),
         "--shape".into(),
         setup.shape.clone(),
         "--cost".into(),
         setup.cost.to_string(),
+        "--key-file".into(),
+        cluster.key_file(host).display().to_string(),
     ]
 }
 
@@ -151,14 +204,13 @@ fn common_args(setup: &Setup) -> Vec<String> {
 /// # Errors
 ///
 /// An agent that does not start.
-pub fn start_agents(rack: &Rack, setup: &Setup) -> std::io::Result<Vec<Process>> {
-    (1..rack.hosts().len())
+pub fn start_agents(cluster: &dyn Cluster, setup: &Setup) -> std::io::Result<Vec<Process>> {
+    (1..cluster.hosts())
         .map(|host| {
-            let listen = SocketAddr::new(rack.hosts()[host].addr, 0);
+            let listen = SocketAddr::new(cluster.addr(host), 0);
             let mut args = vec!["agent".to_owned(), "--listen".into(), listen.to_string()];
-            args.extend(common_args(setup));
-            args.extend(["--key-file".into(), setup.key_file.display().to_string()]);
-            spawn(rack, host, setup, &args, "agent listening on ")
+            args.extend(common_args(cluster, host, setup));
+            spawn(cluster, host, Program::Web, &args, "agent listening on ")
         })
         .collect()
 }
@@ -177,11 +229,15 @@ pub struct Front {
 /// # Errors
 ///
 /// A front end that does not start.
-pub fn start_front(rack: &Rack, setup: &Setup, agents: &[Process], front: &Front) -> std::io::Result<Process> {
-    let listen = SocketAddr::new(rack.hosts()[0].addr, 0);
+pub fn start_front(
+    cluster: &dyn Cluster,
+    setup: &Setup,
+    agents: &[Process],
+    front: &Front,
+) -> std::io::Result<Process> {
+    let listen = SocketAddr::new(cluster.addr(0), 0);
     let mut args = vec!["serve".to_owned(), "--listen".into(), listen.to_string()];
-    args.extend(common_args(setup));
-    args.extend(["--key-file".into(), setup.key_file.display().to_string()]);
+    args.extend(common_args(cluster, 0, setup));
     for agent in agents {
         args.extend(["--agent".into(), agent.addr.to_string()]);
     }
@@ -197,5 +253,5 @@ pub fn start_front(rack: &Rack, setup: &Setup, agents: &[Process], front: &Front
             log.display().to_string(),
         ]);
     }
-    spawn(rack, 0, setup, &args, "listening on ")
+    spawn(cluster, 0, Program::Web, &args, "listening on ")
 }

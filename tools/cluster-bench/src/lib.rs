@@ -9,7 +9,10 @@
 //! * [`output`]: CSV, PNG, markdown.
 
 pub mod calibrate;
+pub mod cluster;
 pub mod deploy;
+pub mod load_wire;
 pub mod output;
 pub mod rack;
 pub mod scenario;
+pub mod ssh;

@@ -1,7 +1,7 @@
-//! Every scenario in its smoke mode (a few seconds per point) on a 3-host rack: an emulated
-//! rack as root, pinned processes on loopback otherwise. Checks that each writes a well-formed
-//! CSV, a non-empty PNG and its section of `summary.md`, that no request failed, and that the
-//! rack is gone afterwards.
+//! Every scenario (primes, http-handler, ground-truth, learn; the demo apart) in its smoke mode (a
+//! few seconds per point) on a 3-host rack: an emulated rack as root, pinned processes on loopback
+//! otherwise. Checks that each writes a well-formed CSV, a non-empty PNG and its section of
+//! `summary.md`, that no request failed, and that the rack is gone afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,10 +89,22 @@ fn every_scenario_runs_in_smoke_mode() {
         "t_s,phase,requests,errors,mean_ms,truth_best_ms,truth_worst_ms,all_local_ms",
     );
     assert!(learn.iter().all(|row| row[3] == "0"), "failed requests while learning");
-    check_png(&out.join("ground-truth.png"));
-    check_png(&out.join("learn.png"));
+    let primes =
+        check_csv(&out.join("primes.csv"), "placement,concurrency,calls,wrong,calls_per_s,mean_ms,p50_ms,p99_ms");
+    // 2 agents: local, relocated, replicated-2, each at 2 concurrency levels, every answer right.
+    assert_eq!(primes.len(), 3 * 2, "{primes:?}");
+    assert!(primes.iter().all(|row| row[3] == "0" && row[2] != "0"), "wrong or no answers: {primes:?}");
+    let handler = check_csv(&out.join("http-handler.csv"), "rate,composition,id,mean_ms,p50_ms,p99_ms,rps,errors");
+    assert_eq!(handler.len(), 2 * 4, "4 compositions under 2 loads: {handler:?}");
+    assert!(handler.iter().all(|row| row[7] == "0"), "failed requests in http-handler: {handler:?}");
+    assert!(handler.iter().any(|row| row[2].contains("SyncScript") && row[2].contains("Handler_X{")), "{handler:?}");
+    for plot in ["ground-truth", "learn", "primes", "primes-latency", "http-handler"] {
+        check_png(&out.join(format!("{plot}.png")));
+    }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("## ground-truth") && summary.contains("## learn"), "{summary}");
+    for section in ["## ground-truth", "## learn", "## primes", "## http-handler"] {
+        assert!(summary.contains(section), "{section} missing: {summary}");
+    }
     // Nothing of the rack is left.
     let netns =
         Command::new("ip").args(["netns", "list"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());

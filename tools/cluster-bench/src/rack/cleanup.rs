@@ -110,6 +110,18 @@ static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 static SIGNAL_INSTALL: Once = Once::new();
 
+/// What else to tear down on a terminating signal, run before the racks are swept.
+type Hook = Box<dyn Fn() + Send>;
+static SIGNAL_HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
+
+/// Makes SIGINT, SIGTERM and SIGHUP run `hook` (for example stopping processes on remote
+/// hosts) before the registered racks are swept and the process exits, as
+/// [`install_signal_teardown`] describes.
+pub fn on_teardown_signal(hook: impl Fn() + Send + 'static) {
+    SIGNAL_HOOKS.lock().unwrap_or_else(PoisonError::into_inner).push(Box::new(hook));
+    install_once();
+}
+
 /// The signals that tear the racks down before the process exits.
 const TEARDOWN_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -136,6 +148,10 @@ pub fn install_signal_teardown(prefix: &str) {
             prefixes.push(prefix.to_owned());
         }
     }
+    install_once();
+}
+
+fn install_once() {
     SIGNAL_INSTALL.call_once(|| {
         if let Err(error) = install_handlers() {
             log(&format!("no signal teardown: {error}"));
@@ -198,6 +214,9 @@ fn teardown_on_signal(read_end: libc::c_int) {
         }
     }
     let signal = libc::c_int::from(byte);
+    for hook in SIGNAL_HOOKS.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        hook();
+    }
     let _guard = lock();
     let prefixes = SIGNAL_PREFIXES.lock().unwrap_or_else(PoisonError::into_inner).clone();
     for prefix in prefixes {

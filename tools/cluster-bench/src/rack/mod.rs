@@ -49,7 +49,8 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-pub use cleanup::{cleanup_stale, install_signal_teardown};
+pub use cleanup::{cleanup_stale, install_signal_teardown, on_teardown_signal};
+pub use process::HOST_TAG;
 
 use cgroup::Controller;
 use process::Entry;

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::log;
 
-/// Environment variable naming the host a process was started on (`PREFIX-hI`).
-pub(super) const HOST_TAG: &str = "HATCH_RACK_HOST";
+/// Environment variable naming the host a process was started on (`PREFIX-hI`): how a sweep
+/// finds the processes of a rack, also those started outside it (an ssh run's front end).
+pub const HOST_TAG: &str = "HATCH_RACK_HOST";
 
 /// How often waits poll.
 const POLL: Duration = Duration::from_millis(10);

@@ -11,23 +11,23 @@ use hatch_learner::decision_log::DecisionLog;
 use hatch_load::{Phase, Preset};
 
 use super::{Context, mean_ms};
+use crate::cluster::Cluster;
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
-use crate::rack::Rack;
 
 /// The scenario, with phases of `phase_secs` each.
 ///
 /// # Errors
 ///
 /// Starting the front end, the load, or writing the results.
-pub fn run(rack: &Rack, agents: &[Process], ctx: &Context, phase_secs: u64) -> std::io::Result<String> {
+pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context, phase_secs: u64) -> std::io::Result<String> {
     let phases: Vec<Phase> = [Preset::Wikipedia, Preset::Dynamic20, Preset::Wikipedia]
         .into_iter()
         .map(|preset| Phase { preset, secs: phase_secs })
         .collect();
     let log = ctx.out.join("demo-decisions.jsonl");
     let front = deploy::start_front(
-        rack,
+        cluster,
         &ctx.setup,
         agents,
         &Front { composition: None, learn: Some((ctx.window, log.clone())) },
@@ -37,7 +37,7 @@ pub fn run(rack: &Rack, agents: &[Process], ctx: &Context, phase_secs: u64) -> s
         front.addr,
         ctx.window.as_secs_f64()
     );
-    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
+    let report = cluster.run_load(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
 

@@ -8,9 +8,9 @@ use hatch_load::{Phase, Preset};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Context, candidates, presets};
+use crate::cluster::Cluster;
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
-use crate::rack::Rack;
 
 /// One composition under one preset.
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ pub struct Point {
 
 impl Point {
     /// Mean, p50, p99 (ms), requests/s and errors, as the CSV and the summary print them.
-    fn figures(&self) -> [String; 5] {
+    pub fn figures(&self) -> [String; 5] {
         let f = |x: f64| format!("{x:.2}");
         [f(self.mean_ms), f(self.p50_ms), f(self.p99_ms), format!("{:.1}", self.rps), self.errors.to_string()]
     }
@@ -51,25 +51,49 @@ fn windows(smoke: bool) -> u64 {
 /// # Errors
 ///
 /// A front end that does not start, or a load run that cannot.
-pub fn measure(rack: &Rack, agents: &[Process], ctx: &Context, presets: &[Preset]) -> std::io::Result<Vec<Point>> {
-    let set = candidates(agents.len());
+pub fn measure(
+    cluster: &dyn Cluster,
+    agents: &[Process],
+    ctx: &Context,
+    presets: &[Preset],
+) -> std::io::Result<Vec<Point>> {
+    measure_set(cluster, agents, ctx, presets, &candidates(agents.len()), "ground truth", windows(ctx.smoke))
+}
+
+/// Measures the compositions of `set` (short name, identifier) under every preset, `windows`
+/// windows each after a warm-up window, with a progress bar named `name`.
+///
+/// # Errors
+///
+/// A front end that does not start, or a load run that cannot.
+pub fn measure_set(
+    cluster: &dyn Cluster,
+    agents: &[Process],
+    ctx: &Context,
+    presets: &[Preset],
+    set: &[(&'static str, String)],
+    name: &str,
+    windows: u64,
+) -> std::io::Result<Vec<Point>> {
     let bar = if ctx.progress { ProgressBar::new((set.len() * presets.len()) as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("ground truth {bar:30} {pos}/{len} {msg}").expect("a valid template"));
-    let secs = (ctx.window.as_secs_f64() * windows(ctx.smoke) as f64).ceil() as u64;
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{name} {{bar:30}} {{pos}}/{{len}} {{msg}}")).expect("a valid template"),
+    );
+    let secs = (ctx.window.as_secs_f64() * windows as f64).ceil() as u64;
     let warm = ctx.window.as_secs_f64().ceil() as u64;
     let mut points = Vec::new();
     for &preset in presets {
-        for (label, composition) in &set {
+        for &(label, ref composition) in set {
             bar.set_message(format!("{} / {label}", preset.name()));
             let front = deploy::start_front(
-                rack,
+                cluster,
                 &ctx.setup,
                 agents,
                 &Front { composition: Some(composition.clone()), learn: None },
             )?;
             let plan = |secs| ctx.plan(front.addr, vec![Phase { preset, secs }]);
-            hatch_load::run(&plan(warm), false)?;
-            let report = hatch_load::run(&plan(secs), false)?;
+            cluster.run_load(&plan(warm), false)?;
+            let report = cluster.run_load(&plan(secs), false)?;
             front.stop(std::time::Duration::from_secs(10));
             let ms = |q: f64| report.total.value_at_quantile(q) as f64 / 1e3;
             points.push(Point {
@@ -108,9 +132,9 @@ pub fn best_and_worst(points: &[Point], preset: Preset) -> Option<(&Point, &Poin
 /// # Errors
 ///
 /// Measuring or writing.
-pub fn run(rack: &Rack, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
+pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
     let presets = presets(ctx.smoke);
-    let points = measure(rack, agents, ctx, &presets)?;
+    let points = measure(cluster, agents, ctx, &presets)?;
     write(ctx, &points, &presets)
 }
 

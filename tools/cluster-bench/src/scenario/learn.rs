@@ -11,9 +11,9 @@ use hatch_load::{Phase, Preset};
 
 use super::ground_truth::{self, Point};
 use super::{Context, mean_ms};
+use crate::cluster::Cluster;
 use crate::deploy::{self, Front, Process};
 use crate::output::{self, Series};
-use crate::rack::Rack;
 
 /// The phase list.
 fn phases(ctx: &Context) -> Vec<Phase> {
@@ -39,17 +39,17 @@ fn converged(means: &[f64], best: f64) -> Option<usize> {
 /// # Errors
 ///
 /// Measuring or writing.
-pub fn run(rack: &Rack, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
+pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
     let phases = phases(ctx);
-    let truth = ground_truth::measure(rack, agents, ctx, &[Preset::Dynamic5, Preset::Dynamic20])?;
+    let truth = ground_truth::measure(cluster, agents, ctx, &[Preset::Dynamic5, Preset::Dynamic20])?;
     let log = ctx.out.join("learn-decisions.jsonl");
     let front = deploy::start_front(
-        rack,
+        cluster,
         &ctx.setup,
         agents,
         &Front { composition: None, learn: Some((ctx.window, log.clone())) },
     )?;
-    let report = hatch_load::run(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
+    let report = cluster.run_load(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();
     let window_s = ctx.window.as_secs_f64().round().max(1.0) as u64;

@@ -3,7 +3,9 @@
 
 pub mod demo;
 pub mod ground_truth;
+pub mod http_handler;
 pub mod learn;
+pub mod primes;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +29,8 @@ pub struct Context {
     pub smoke: bool,
     /// Whether to draw progress bars.
     pub progress: bool,
+    /// An offered load (requests/s, open loop) for every phase instead of the presets' own.
+    pub rate: Option<f64>,
 }
 
 impl Context {
@@ -37,6 +41,7 @@ impl Context {
             connections: CONNECTIONS,
             cost: self.setup.cost,
             shape: ground_truth::shape(&self.setup.shape),
+            rate: self.rate,
             ..Plan::new(addr, phases)
         }
     }
@@ -53,12 +58,8 @@ pub fn mean_ms(rows: &[&SecondRow]) -> f64 {
 /// The composition set of the ground truth (Figs 8-9): the default variants, everything local,
 /// and the request handler or the script moved to the agents.
 pub fn candidates(agents: usize) -> Vec<(&'static str, String)> {
-    const TREE: &str = "{WebFrontend,CachingCompressingHandlerH,LruCache,Gzip,BatchedScriptS,MemoArticles,ShardedMemo,Sqlite|\
-                        0:HttpHandler:1,1:Cache:2,1:Compressor:3,1:Script:4,4:Articles:5,5:Memo:6,5:Database:7}";
-    let all: Vec<String> = (1..=agents).map(|a| format!("@{a}")).collect();
-    let all = format!("_X{{{}}}", all.join(";"));
-    let id =
-        |h: &str, s: &str| TREE.replace("HandlerH", &format!("Handler{h}")).replace("ScriptS", &format!("Script{s}"));
+    let all = on_all(agents);
+    let id = |h: &str, s: &str| site_id(h, "BatchedScript", s);
     let mut set = vec![("all local", id("", ""))];
     if agents >= 1 {
         set.push(("handler relocated", id("_X{@1}", "")));
@@ -69,6 +70,21 @@ pub fn candidates(agents: usize) -> Vec<(&'static str, String)> {
         set.push(("script replicated", id("", &all)));
     }
     set
+}
+
+/// The site's composition with the handler placed as `handler` says (`""` for local,
+/// `_X{@1}`, ...), the script variant `script` (`BatchedScript` or `SyncScript`) placed as
+/// `script_place` says.
+pub fn site_id(handler: &str, script: &str, script_place: &str) -> String {
+    const TREE: &str = "{WebFrontend,CachingCompressingHandlerH,LruCache,Gzip,ScriptS,MemoArticles,ShardedMemo,Sqlite|\
+                        0:HttpHandler:1,1:Cache:2,1:Compressor:3,1:Script:4,4:Articles:5,5:Memo:6,5:Database:7}";
+    TREE.replace("HandlerH", &format!("Handler{handler}")).replace("ScriptS", &format!("{script}{script_place}"))
+}
+
+/// The placement on every one of `agents` agents: `_X{@1;@2;...}`.
+pub fn on_all(agents: usize) -> String {
+    let all: Vec<String> = (1..=agents).map(|a| format!("@{a}")).collect();
+    format!("_X{{{}}}", all.join(";"))
 }
 
 /// The presets a ground truth is measured under.
