@@ -180,6 +180,23 @@ mod tests {
     }
 
     #[test]
+    fn a_large_frame_reuses_the_allocation_of_one_already_dropped() {
+        const LEN: usize = 2 << 20;
+        let bytes = stream(&[(FrameKind::Response, 1, vec![1; LEN])]);
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME, DEFAULT_CHUNK);
+        let (first, _) = receive_in_place(&mut dec, &bytes, 64 * 1024);
+        let first_at = first[0].payload.as_ptr() as usize;
+        drop(first);
+        let (second, _) = receive_in_place(&mut dec, &bytes, 64 * 1024);
+        assert_eq!(second[0].payload.as_ptr() as usize, first_at, "a fresh allocation was made");
+        assert!(second[0].payload.iter().all(|&b| b == 1));
+        // While a frame is still held, the next one gets its own allocation.
+        let (third, _) = receive_in_place(&mut dec, &bytes, 64 * 1024);
+        assert_ne!(third[0].payload.as_ptr() as usize, second[0].payload.as_ptr() as usize);
+        assert_eq!(third[0].payload.as_ptr() as usize % FRAME_ALIGN, 0);
+    }
+
+    #[test]
     fn a_frame_copied_in_from_provided_buffers_is_copied_once() {
         const LEN: usize = 4 << 20;
         const PIECE: usize = 16 * 1024;

@@ -119,7 +119,19 @@ impl RecvBuf {
         if self.buf.capacity() >= wire_len {
             return;
         }
-        self.relocate(wire_len + FRAME_SLACK.max(self.chunk));
+        let capacity = wire_len + FRAME_SLACK.max(self.chunk);
+        // Once every frame handed out of the current allocation has been dropped, the allocation
+        // is reused (the unread bytes move to its front): a fresh multi-MiB allocation would come
+        // from `mmap` and cost a page fault and a page clearing per 4 KiB on the way in. Kept only
+        // if the front is still 16-aligned (it is where the allocator returned it).
+        let len = self.buf.len();
+        if self.buf.try_reclaim(capacity - len) {
+            self.count_copy(len);
+            if (self.buf.as_ptr() as usize).is_multiple_of(FRAME_ALIGN) {
+                return;
+            }
+        }
+        self.relocate(capacity);
     }
 
     /// Removes the first `n` buffered bytes and returns them, sharing the allocation.
