@@ -42,6 +42,53 @@ use hatch_transport::{
 
 use crate::raw_peer::{End, drain, hello_frame};
 
+/// Every binary running the suite counts its allocations, so tests can bound what a hostile peer
+/// made the server allocate.
+#[global_allocator]
+static ALLOCATOR: largest_allocation::Tracking = largest_allocation::Tracking;
+
+/// A global allocator that remembers the largest single allocation of the process.
+mod largest_allocation {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    /// The largest allocation (or reallocation) requested so far, in bytes.
+    pub fn largest() -> usize {
+        LARGEST.load(Ordering::Relaxed)
+    }
+
+    pub struct Tracking;
+
+    // SAFETY: every call is forwarded unchanged to the system allocator; the bookkeeping only
+    // reads sizes.
+    unsafe impl GlobalAlloc for Tracking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            // SAFETY: forwarded with the caller's layout, which meets `alloc`'s contract.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            // SAFETY: as in `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from this allocator, that is from `System`, with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LARGEST.fetch_max(new_size, Ordering::Relaxed);
+            // SAFETY: as in `dealloc`; `new_size` is the caller's, meeting `realloc`'s contract.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
 /// A backend under test: how to start and stop its server and open its blocking client.
 pub trait Backend {
     /// Name used in failure messages.
@@ -69,6 +116,8 @@ macro_rules! conformance_tests {
             hostile_garbage_bytes,
             hostile_unknown_frame_kind,
             hostile_oversized_frame,
+            hostile_huge_length_is_refused_before_allocation,
+            sixteen_mib_call_copies_its_payload_at_most_once,
             hostile_wrong_protocol_version,
             hostile_truncated_frame,
             hostile_bad_magic,
@@ -383,6 +432,68 @@ pub fn hostile_oversized_frame<B: Backend>() {
     let mut bytes = hello_frame(PROTOCOL_VERSION);
     bytes.extend_from_slice(&header(DEFAULT_MAX_FRAME + 1, FrameKind::Request as u8, 1, method::ECHO));
     hostile::<B>(Attack::Send(bytes));
+}
+
+/// A header announcing 3 GiB (far past the 4 MiB default limit) is refused from the header alone:
+/// a `GoAway` naming the length, the connection closed, and nothing of that size allocated.
+pub fn hostile_huge_length_is_refused_before_allocation<B: Backend>() {
+    const ANNOUNCED: u32 = 3 << 30;
+    let (server, addr, _) = start::<B>(Config::default());
+    let mut raw = TcpStream::connect(addr).unwrap();
+    let mut bytes = hello_frame(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&header(ANNOUNCED, FrameKind::Request as u8, 1, method::ECHO));
+    raw.write_all(&bytes).unwrap();
+    let (received, end) = drain(&mut raw, Duration::from_secs(10));
+    assert_eq!(end, End::Eof, "{}: how the server closed the connection", B::NAME);
+    let reason = go_away_reason(&received).unwrap_or_else(|| panic!("{}: no GoAway", B::NAME));
+    assert!(reason.contains(&ANNOUNCED.to_string()), "{}: GoAway reason {reason:?} does not name the length", B::NAME);
+    // No test of the suite allocates anywhere near 1 GiB, so this holds under parallel tests.
+    let largest = largest_allocation::largest();
+    assert!(largest < 1 << 30, "{}: the process allocated {largest} bytes at once", B::NAME);
+    assert_echoes::<B>(&*connect::<B>(addr), b"others are still served");
+    B::stop(server);
+}
+
+/// The reason carried by the first `GoAway` frame in `bytes`.
+fn go_away_reason(mut bytes: &[u8]) -> Option<String> {
+    while let Some(head) = bytes.first_chunk::<HEADER_LEN>() {
+        let header = FrameHeader::decode(head, DEFAULT_MAX_FRAME).ok()?;
+        let frame = bytes.get(..header.wire_len())?;
+        if header.kind == FrameKind::GoAway {
+            return Some(String::from_utf8_lossy(&frame[HEADER_LEN..HEADER_LEN + header.len as usize]).into_owned());
+        }
+        bytes = &bytes[header.wire_len()..];
+    }
+    None
+}
+
+/// A 16 MiB echo round-trips, and each end's receive path copies the payload at most once (the
+/// first read of a frame, which carries its header, may move once more when the frame's own
+/// allocation is made). Counted by the receive buffers' process-wide copy counter: other tests
+/// of the suite running meanwhile copy at most a few MiB, allowed for below; growing the buffer by
+/// what is missing on each 16 KiB receive copied gigabytes here.
+pub fn sixteen_mib_call_copies_its_payload_at_most_once<B: Backend>() {
+    const LEN: usize = 16 << 20;
+    /// What the other tests of the suite may copy meanwhile (their largest payload is 1 MiB).
+    const OTHERS: u64 = 8 << 20;
+    let config = Config::default().max_frame(32 << 20);
+    let (server, addr, _) = start::<B>(config.clone());
+    let channel = B::connect(addr, config).unwrap_or_else(|err| panic!("{}: connect failed: {err}", B::NAME));
+    assert_echoes::<B>(&*channel, b"warm up");
+    let payload = pattern(LEN, 3);
+    let before = hatch_transport::proto::recv_buf::copied_bytes_total();
+    let reply = echo(&*channel, &payload).unwrap_or_else(|err| panic!("{}: 16 MiB echo failed: {err}", B::NAME));
+    let copied = hatch_transport::proto::recv_buf::copied_bytes_total() - before;
+    assert!(reply[..] == payload[..], "{}: the 16 MiB echo came back different", B::NAME);
+    assert_eq!(reply.as_ptr() as usize % 16, 0, "{}: the 16 MiB reply is not 16-aligned", B::NAME);
+    let slack = hatch_transport::proto::recv_buf::FRAME_SLACK as u64;
+    let bound = 2 * (LEN as u64 + slack) + OTHERS;
+    assert!(
+        copied <= bound,
+        "{}: receiving the 16 MiB request and reply copied {copied} bytes (bound {bound})",
+        B::NAME
+    );
+    B::stop(server);
 }
 
 pub fn hostile_wrong_protocol_version<B: Backend>() {
