@@ -3,22 +3,11 @@
 //! otherwise. Checks that each writes a well-formed CSV, a non-empty PNG and its section of
 //! `summary.md`, that no request failed, and that the rack is gone afterwards.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The debug `hatch-web`, built if need be (a binary of another package of the workspace).
-fn hatch_web() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "-q", "-p", "hatch-webstack", "--bin", "hatch-web"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building hatch-web");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("debug/hatch-web")
-}
 
 fn check_csv(path: &Path, header: &str) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -77,7 +66,7 @@ fn every_scenario_runs_in_smoke_mode() {
         ])
         .arg(&out)
         .arg("--web")
-        .arg(hatch_web())
+        .arg(common::hatch_web())
         .status()
         .expect("cluster-bench runs");
     assert!(status.success(), "cluster-bench failed: {status}");
@@ -121,7 +110,7 @@ fn the_demo_runs_in_a_short_mode() {
         .args(["--prefix", "hcbdmo", "--subnet", "10.77.98", "--out"])
         .arg(&out)
         .arg("--web")
-        .arg(hatch_web())
+        .arg(common::hatch_web())
         .output()
         .expect("cluster-bench runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -9,6 +9,8 @@
 //!
 //! Needs root, `ip netns` and /usr/sbin/sshd; without them the tests print why and pass.
 
+mod common;
+
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,19 +36,6 @@ fn unavailable() -> Option<String> {
     }
 }
 
-/// The debug `hatch-web`, built if need be.
-fn hatch_web() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "-q", "-p", "hatch-webstack", "--bin", "hatch-web"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building hatch-web");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("debug/hatch-web")
-}
 
 fn keygen(path: &Path) -> String {
     let status = Command::new("ssh-keygen")
@@ -148,7 +137,7 @@ impl SshRack {
             .args(["--scenario", scenario, "--smoke", "--window", "0.5", "--prefix", prefix, "--out"])
             .arg(out)
             .arg("--web")
-            .arg(hatch_web());
+            .arg(common::hatch_web());
         command
     }
 
