@@ -51,9 +51,14 @@ struct Native;
 impl Component for Native {}
 impl Mul for Native {
     fn mul(&self, a: u64, b: u64) -> u64 {
+        if a == SLOW {
+            std::thread::sleep(Duration::from_millis(600));
+        }
         a.wrapping_mul(b)
     }
 }
+/// `Native::mul` of this takes 600 ms: a slow call.
+const SLOW: u64 = 0x5107;
 /// Another `Mul` variant (same results), so the space has two compositions.
 struct Wide;
 impl Component for Wide {}
@@ -917,7 +922,8 @@ fn relocation_and_recovery_across_network_namespaces() {
         report.swapped_back_after
     );
 
-    // A partition sends no reset: only the host's call timeout tells it from a slow call.
+    // A partition sends no reset: the calls' deadline fails them, and the host's liveness
+    // verdict (here given by hand, as a membership listener would) moves the component home.
     let mut command = std::process::Command::new("ip");
     command.args(["netns", "exec", &netns.name]).arg(std::env::current_exe().unwrap()).args([
         "--exact",
@@ -932,15 +938,53 @@ fn relocation_and_recovery_across_network_namespaces() {
     assert_eq!(host.load().unwrap().calls, 1);
     let down = std::process::Command::new("ip").args(["link", "set", &netns.outer, "down"]).status().unwrap();
     assert!(down.success());
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.load().square(5)))
+        .expect_err("a partitioned call fails");
+    assert!(panic_text(&*failed).contains("DeadlineExceeded"), "{}", panic_text(&*failed));
+    assert_eq!(relocation.whereabouts(), Whereabouts::Remote, "a deadline alone moves nothing");
+    assert!(relocation.host_down(child.addr()));
     for x in 0..100 {
         assert_eq!(slot.load().square(x), x * x);
     }
     let report = relocation.wait_recovered(Duration::from_secs(60)).expect("recovered locally");
-    assert!(report.error.contains("deadline"), "{report:?}");
+    assert!(report.error.contains("declared down"), "{report:?}");
     println!(
-        "across namespaces, link down: slot local again {:?} after the first failed call",
+        "across namespaces, link down: slot local again {:?} after the liveness verdict",
         report.swapped_back_after
     );
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// A call that exceeds its deadline fails with the deadline error, and only that call: the
+/// component stays remote and keeps serving, and the slow call is not re-fired locally.
+#[test]
+fn a_call_past_its_deadline_fails_alone_and_the_component_stays_remote() {
+    let key = Key::generate().unwrap();
+    let catalog = Arc::new(catalog());
+    let agent = Agent::start(local(), catalog.clone(), key.clone()).unwrap();
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap().with_call_timeout(Duration::from_millis(150)));
+    let composition = comp("{Squarer,Native|0:Mul:1}");
+    let slot: Slot<dyn Math> = Slot::new(catalog.build::<dyn Math>(&composition).unwrap());
+    let relocation = relocate(&slot, &catalog, &host, &composition).unwrap();
+    assert_eq!(slot.load().square(3), 9);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.load().square(SLOW)))
+        .expect_err("the slow call fails");
+    assert!(panic_text(&*failed).contains("DeadlineExceeded"), "{}", panic_text(&*failed));
+    assert!(relocation.wait_recovered(Duration::from_millis(300)).is_none(), "no failover");
+    assert_eq!(relocation.whereabouts(), Whereabouts::Remote);
+    for x in 0..100 {
+        assert_eq!(slot.load().square(x), x * x);
+    }
+    // 1 + the slow one + 100, all on the agent: nothing ran locally.
+    assert_eq!(host.load().unwrap().calls, 102);
+    relocation.back().unwrap();
 }
 
 /// State larger than the transport's default 4 MiB frame moves both ways; state too

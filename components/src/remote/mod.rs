@@ -67,11 +67,16 @@
 //! proxy's failure handler).
 //!
 //! Failures are detected per call, at the host that holds the proxy (as in the
-//! paper's Fig. 4, this gives one consistent view of which host failed): a broken
-//! connection (a killed process, a rebooted host) at once, and a silent one (a
-//! partition) once a call exceeds the host's
-//! [call timeout](Host::with_call_timeout), if one is set. Gossip
-//! ([`Membership`]) can declare an agent down earlier, between calls.
+//! paper's Fig. 4, this gives one consistent view of which host failed). Only
+//! connection-level loss counts as a lost instance: a refused, reset or closed
+//! connection (a killed process, a rebooted host) at once, a connect that times
+//! out ([`Config::connect_timeout`](hatch_transport::Config::connect_timeout)),
+//! or a connection the kernel gives up on (keepalive, `TCP_USER_TIMEOUT`). A
+//! call's own deadline ([`call timeout`](Host::with_call_timeout)) fails that
+//! call and nothing else: the instance may still be running it, so it is neither
+//! re-fired nor is the component moved. The host's liveness verdict comes from
+//! gossip ([`Membership`]) through [`Relocation::host_down`], which also covers
+//! a silent host (a partition, a stalled process), between calls.
 //!
 //! # Costs
 //!
