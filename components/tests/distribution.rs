@@ -1094,3 +1094,55 @@ fn membership_finds_agents_and_recovers_before_a_call_fails() {
         report.swapped_back_after
     );
 }
+
+/// A counter whose export always fails.
+struct Brittle;
+impl Component for Brittle {
+    fn state(&self) -> Option<&dyn StateTransfer> {
+        Some(self)
+    }
+}
+impl Counter for Brittle {
+    fn incr(&self) -> u64 {
+        11
+    }
+}
+impl StateTransfer for Brittle {
+    fn state_format(&self) -> &'static str {
+        "brittle/v1"
+    }
+    fn export_state(&self) -> Result<Vec<u8>, StateError> {
+        Err(StateError::Codec("brittle state does not export".into()))
+    }
+    fn import_state(&mut self, _: &[u8]) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+/// `Stop { export_state: true }` exports before it shuts anything down: a failed export is
+/// refused and leaves the instance served; a stop without export then stops it.
+#[test]
+fn a_stop_whose_export_fails_leaves_the_instance_running() {
+    let mut registry = Registry::new();
+    registry.variant::<dyn Counter>("Brittle").build(|_| Box::new(Brittle)).unwrap();
+    let catalog = Arc::new(Catalog::new(registry).remotable::<dyn Counter>());
+    let key = Key::generate().unwrap();
+    let agent = Agent::start(local(), catalog.clone(), key.clone()).unwrap();
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap());
+    let served = host.instantiate("Counter", "{Brittle|}", None).unwrap();
+    match host.stop(served.instance, true) {
+        Err(HostError::Refused(ControlError::State(reason))) => assert!(reason.contains("does not export"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(agent.instances(), 1, "still served after the failed export");
+    // Still answering calls on its data connection.
+    let client = hatch_transport::uring::Client::connect(
+        served.addr.parse().unwrap(),
+        Config::default().fingerprint(<dyn Counter as Remotable>::FINGERPRINT),
+    )
+    .unwrap();
+    let token_less = client.call(CALL, &0u64.to_le_bytes(), None);
+    assert!(matches!(token_less, Err(RemoteError::Service { code, .. }) if code == UNAUTHENTICATED), "{token_less:?}");
+    assert_eq!(host.stop(served.instance, false).unwrap(), None);
+    assert_eq!(agent.instances(), 0);
+}

@@ -241,14 +241,20 @@ impl AgentState {
             }
             Request::Stop { session, instance, export_state } => {
                 self.check(&session)?;
-                let instance_entry =
-                    self.instances.lock().remove(&instance).ok_or(ControlError::UnknownInstance(instance))?;
-                instance_entry.server.shutdown();
+                let mut instances = self.instances.lock();
+                let entry = instances.get(&instance).ok_or(ControlError::UnknownInstance(instance))?;
+                // Export before anything is shut down: a failed export leaves the instance
+                // served, its state intact.
                 let state = if export_state {
-                    (instance_entry.export)().transpose().map_err(|e| ControlError::State(e.to_string()))?
+                    (entry.export)().transpose().map_err(|e| ControlError::State(e.to_string()))?
                 } else {
                     None
                 };
+                let entry = instances.remove(&instance).expect("looked up above");
+                drop(instances);
+                // The answer does not wait for the server's graceful close (a lingering close
+                // waits for idle clients to go quiet): the caller has already moved on.
+                shut_down_in_background(entry);
                 Ok(Reply::Stopped { state })
             }
             Request::Export { session, instance } => {
@@ -308,6 +314,17 @@ impl AgentState {
         let addr = server.local_addr().to_string();
         self.instances.lock().insert(instance, Instance { server, service, export });
         Ok(Served { instance, addr, salt, fingerprint })
+    }
+}
+
+/// Shuts a stopped instance's server down on a thread of its own; the calls it still serves
+/// finish, then its connections close.
+fn shut_down_in_background(instance: Instance) {
+    let spawned = std::thread::Builder::new().name("hatch-stop".into()).spawn(move || instance.server.shutdown());
+    if let Err(err) = spawned {
+        // The closure, and with it the server, was dropped, which stopped it here: slower,
+        // but nothing is left running.
+        log(&format!("no thread to stop an instance in the background ({err})"));
     }
 }
 

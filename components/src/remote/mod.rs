@@ -81,16 +81,16 @@
 //! # Costs
 //!
 //! From `cargo bench -p hatch-demo --bench distribution` (agents are child
-//! processes on loopback; a 2-vCPU VM shared with other work, load average about
-//! 3, so read the numbers as orders of magnitude):
+//! processes on loopback; a 2-vCPU VM shared with other builds, so read the
+//! numbers as orders of magnitude; BENCHMARKS.md has the run):
 //!
 //! | what | p50 | p99 |
 //! | --- | --- | --- |
-//! | relocate a stateless component (hold, instantiate, connect, install) | 3.9 ms | 9.0 ms |
-//! | bring it back | 0.4 ms | 4.3 ms |
-//! | relocate with 1 MiB of state | 9.0 ms | 19.1 ms |
-//! | bring 1 MiB of state back | 4.9 ms | 7.7 ms |
-//! | SIGKILLed agent: first failed call to slot local again | 4.3 ms | 11.8 ms |
+//! | relocate a stateless component (hold, instantiate, connect, install) | 1.7 ms | 4.7 ms |
+//! | bring it back (swap, then stop the remote instance) | 0.2 ms | 1.6 ms |
+//! | relocate with 1 MiB of state | 5.2 ms | 14.4 ms |
+//! | bring 1 MiB of state back | 3.1 ms | 6.3 ms |
+//! | SIGKILLed agent: first failed call to slot local again | 4.0 ms | 4.4 ms |
 //!
 //! `Primes::count` (CPU-bound, about 200 µs) from 4 threads: 4,100 calls/s
 //! locally, 5,900 / 4,400 / 5,700 on 1 / 2 / 4 replicas: on two vCPUs the
