@@ -1146,3 +1146,49 @@ fn a_stop_whose_export_fails_leaves_the_instance_running() {
     assert_eq!(host.stop(served.instance, false).unwrap(), None);
     assert_eq!(agent.instances(), 0);
 }
+
+/// An agent listening on every interface advertises an address others can reach: the local
+/// address of the route towards its seed (here loopback), or the default route's without seeds,
+/// and never 0.0.0.0; components placed there are reached at that address.
+#[test]
+fn an_agent_on_every_interface_advertises_a_routable_address() {
+    use hatch_components::remote::AgentConfig;
+    let key = Key::generate().unwrap();
+    let catalog = Arc::new(catalog());
+    let seed = Membership::start(local(), key.clone(), &[]).unwrap();
+    let config = AgentConfig { seeds: vec![seed.addr()], ..AgentConfig::new("0.0.0.0:0".parse().unwrap()) };
+    let agent = Agent::start_with(&config, catalog.clone(), key.clone()).unwrap();
+    assert_eq!(agent.addr().ip().to_string(), "127.0.0.1", "the route towards the seed is loopback");
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap());
+    let composition = comp("{Squarer,Native|0:Mul:1}");
+    let slot: Slot<dyn Math> = Slot::new(catalog.build::<dyn Math>(&composition).unwrap());
+    let relocation = relocate(&slot, &catalog, &host, &composition).unwrap();
+    assert!(relocation.served().addr.starts_with("127.0.0.1:"), "{}", relocation.served().addr);
+    assert_eq!(slot.load().square(9), 81);
+    // The seed learns the agent under its advertised address, not 0.0.0.0.
+    assert!(seed.wait_until(Duration::from_secs(30), |up| up.contains(&agent.addr())), "{:?}", seed.members());
+    relocation.back().unwrap();
+
+    let unseeded = AgentConfig::new("0.0.0.0:0".parse().unwrap());
+    match unseeded.advertised_ip() {
+        Ok(ip) => assert!(!ip.is_unspecified()),
+        Err(err) => println!("no default route here: {err}"),
+    }
+    let explicit = AgentConfig { advertise: Some("0.0.0.0".parse().unwrap()), ..unseeded };
+    assert!(explicit.advertised_ip().is_err(), "0.0.0.0 is never advertised");
+}
+
+/// A child agent gets the key through a private file, not its environment (readable in
+/// `/proc/<pid>/environ`), and the file is gone once the child is ready.
+#[test]
+fn child_agents_get_the_key_without_the_environment() {
+    let key = Key::generate().unwrap();
+    let child = spawn_agent(&key);
+    let environ = std::fs::read(format!("/proc/{}/environ", child.pid())).unwrap();
+    let vars: Vec<String> = environ.split(|&b| b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+    assert!(!vars.iter().any(|v| v.starts_with("HATCH_KEY=")), "the key is in the child's environment");
+    assert!(!vars.iter().any(|v| v.contains(&key.to_hex())));
+    let file = vars.iter().find_map(|v| v.strip_prefix("HATCH_KEY_FILE=")).expect("a key file was named");
+    assert!(!std::path::Path::new(file).exists(), "the key file outlived the child's start");
+    assert!(Host::connect(child.addr(), &key).is_ok());
+}

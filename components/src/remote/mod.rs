@@ -123,7 +123,7 @@ pub mod placement;
 pub mod protocol;
 mod relocate;
 
-pub use agent::{Agent, AgentProcess, run_if_agent};
+pub use agent::{Agent, AgentConfig, AgentProcess, run_if_agent};
 pub use auth::Key;
 pub use balance::{Balancer, Call, LeastOutstanding, Replica, RoundRobin, Sharding, StateManager};
 pub use catalog::{Catalog, Remotable};
