@@ -49,7 +49,9 @@ type Listener = Box<dyn Fn(MemberEvent) + Send>;
 
 struct State {
     up: BTreeSet<SocketAddr>,
-    listeners: Vec<Listener>,
+    /// Listeners added since the gossip thread last looked; it moves them into its own list,
+    /// and calls them with no lock held.
+    new_listeners: Vec<Listener>,
 }
 
 /// This process's membership in the cluster: a thread running SWIM on a UDP
@@ -96,10 +98,11 @@ impl Membership {
         for &seed in seeds {
             foca.announce(seed, &mut runtime).map_err(|e| MembershipError::Protocol(e.to_string()))?;
         }
-        let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), listeners: Vec::new() }), Condvar::new()));
+        let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), new_listeners: Vec::new() }), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let leave = Arc::new(AtomicBool::new(false));
-        let mut swim = Swim { socket, key, foca, runtime, timers: BinaryHeap::new(), state: state.clone() };
+        let mut swim =
+            Swim { socket, key, foca, runtime, timers: BinaryHeap::new(), state: state.clone(), listeners: Vec::new() };
         let (thread_stop, thread_leave) = (stop.clone(), leave.clone());
         let thread = std::thread::Builder::new()
             .name("hatch-swim".into())
@@ -118,9 +121,11 @@ impl Membership {
     }
 
     /// Calls `listener` on every later change of membership, on the gossip thread
-    /// (keep it short: e.g. start a failover, or send to a channel).
+    /// (keep it short: e.g. start a failover, or send to a channel). No lock is held
+    /// while it runs, so it may call [`Membership::members`] or add listeners; gossip
+    /// waits for it.
     pub fn on_change(&self, listener: impl Fn(MemberEvent) + Send + 'static) {
-        self.state.0.lock().listeners.push(Box::new(listener));
+        self.state.0.lock().new_listeners.push(Box::new(listener));
     }
 
     /// Waits until the set of members that are up satisfies `done`, for at most
@@ -179,6 +184,8 @@ struct Swim {
     runtime: AccumulatingRuntime<SocketAddr>,
     timers: BinaryHeap<Reverse<(Instant, Timer<SocketAddr>)>>,
     state: Arc<(Mutex<State>, Condvar)>,
+    /// Owned by the gossip thread: called without any lock.
+    listeners: Vec<Listener>,
 }
 
 impl Swim {
@@ -244,11 +251,12 @@ impl Swim {
                 MemberEvent::Up(addr) => state.up.insert(addr),
                 MemberEvent::Down(addr) => state.up.remove(&addr),
             };
-            for listener in &state.listeners {
-                listener(event);
-            }
+            self.listeners.append(&mut state.new_listeners);
             drop(state);
             changed.notify_all();
+            for listener in &self.listeners {
+                listener(event);
+            }
         }
     }
 }
@@ -272,5 +280,26 @@ mod tests {
         // A graceful leave is seen as a departure.
         honest.leave();
         assert!(host.wait_until(Duration::from_secs(60), |up| up.is_empty()));
+    }
+
+    #[test]
+    fn listeners_may_call_back_into_the_membership() {
+        let key = Key::generate().unwrap();
+        let local = "127.0.0.1:0".parse().unwrap();
+        let host = Arc::new(Membership::start(local, key.clone(), &[]).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let weak = Arc::downgrade(&host);
+        host.on_change(move |event| {
+            // Under the old state lock this deadlocked the gossip thread.
+            let members = weak.upgrade().map(|m| m.members()).unwrap_or_default();
+            if let Some(m) = weak.upgrade() {
+                m.on_change(|_| {});
+            }
+            let _ = tx.send((event, members));
+        });
+        let peer = Membership::start(local, key, &[host.addr()]).unwrap();
+        let (event, members) = rx.recv_timeout(Duration::from_secs(30)).expect("the listener ran and returned");
+        assert_eq!(event, MemberEvent::Up(peer.addr()));
+        assert_eq!(members, vec![peer.addr()], "members() inside the listener sees the change");
     }
 }
