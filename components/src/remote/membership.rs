@@ -10,6 +10,10 @@
 //! ([`Relocation::host_down`](super::Relocation::host_down)), before any call
 //! meets the failure.
 //!
+//! Every datagram is sealed (see the private `gossip_seal` module): a MAC over the
+//! body, a random sender id and a strictly increasing timestamp, so a datagram
+//! without the key, or a recorded one replayed, is dropped.
+//!
 //! Per-call detection (see [`remote`](super) on failures) stays the authority for
 //! the calls themselves; gossip only makes it earlier and tells who is there.
 
@@ -28,9 +32,8 @@ use rand::rngs::StdRng;
 
 use super::auth::{Key, random};
 use super::error::KeyError;
+use super::gossip_seal::{Opener, Sealer, now_micros};
 
-/// Bytes of the authentication tag at the end of every datagram.
-const TAG_LEN: usize = 16;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 1500;
 /// Longest the loop sleeps without looking at its timers and stop flag.
@@ -101,8 +104,18 @@ impl Membership {
         let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), new_listeners: Vec::new() }), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let leave = Arc::new(AtomicBool::new(false));
-        let mut swim =
-            Swim { socket, key, foca, runtime, timers: BinaryHeap::new(), state: state.clone(), listeners: Vec::new() };
+        let sealer = Sealer::new(key.clone(), random::<8>()?);
+        let opener = Opener::new(key);
+        let mut swim = Swim {
+            socket,
+            sealer,
+            opener,
+            foca,
+            runtime,
+            timers: BinaryHeap::new(),
+            state: state.clone(),
+            listeners: Vec::new(),
+        };
         let (thread_stop, thread_leave) = (stop.clone(), leave.clone());
         let thread = std::thread::Builder::new()
             .name("hatch-swim".into())
@@ -179,7 +192,8 @@ pub enum MembershipError {
 /// The gossip thread's state.
 struct Swim {
     socket: UdpSocket,
-    key: Key,
+    sealer: Sealer,
+    opener: Opener,
     foca: Foca<SocketAddr, PostcardCodec, StdRng, foca::NoCustomBroadcast>,
     runtime: AccumulatingRuntime<SocketAddr>,
     timers: BinaryHeap<Reverse<(Instant, Timer<SocketAddr>)>>,
@@ -215,13 +229,13 @@ impl Swim {
     }
 
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
-        let Some(split) = datagram.len().checked_sub(TAG_LEN) else { return };
-        let (body, tag) = datagram.split_at(split);
-        let expected = self.key.mac(b"hatch/gossip", &[body]);
-        if !super::auth::ct_eq(tag, &expected[..TAG_LEN]) {
-            tracing::warn!(%from, "dropped a gossip datagram without a valid tag");
-            return;
-        }
+        let body = match self.opener.open(datagram, now_micros()) {
+            Ok(body) => body,
+            Err(why) => {
+                tracing::warn!(%from, ?why, "dropped a gossip datagram");
+                return;
+            }
+        };
         if let Err(e) = self.foca.handle_data(body, &mut self.runtime) {
             tracing::debug!(%e, %from, "gossip datagram refused");
         }
@@ -230,10 +244,7 @@ impl Swim {
     /// Sends what foca queued, schedules its timers, applies its notifications.
     fn drain(&mut self) {
         while let Some((to, body)) = self.runtime.to_send() {
-            let tag = self.key.mac(b"hatch/gossip", &[&body]);
-            let mut datagram = Vec::with_capacity(body.len() + TAG_LEN);
-            datagram.extend_from_slice(&body);
-            datagram.extend_from_slice(&tag[..TAG_LEN]);
+            let datagram = self.sealer.seal(&body, now_micros());
             let _ = self.socket.send_to(&datagram, to);
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {

@@ -117,6 +117,7 @@ mod balance;
 mod catalog;
 mod error;
 mod failover;
+mod gossip_seal;
 mod host;
 pub mod membership;
 pub mod placement;
