@@ -29,6 +29,7 @@ use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec, Timer};
 use parking_lot::{Condvar, Mutex};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use std::collections::HashMap;
 
 use super::auth::{Key, random};
 use super::error::KeyError;
@@ -38,6 +39,33 @@ use super::gossip_seal::{Opener, Sealer, now_micros};
 const MAX_DATAGRAM: usize = 1500;
 /// Longest the loop sleeps without looking at its timers and stop flag.
 const TICK: Duration = Duration::from_millis(50);
+
+/// A member's identity in the gossip: its address and a generation, the start time
+/// of its process in microseconds. A restarted member on the same address has a
+/// higher generation and replaces its former self at once (an address-only identity
+/// stays banned for foca's `remove_down_after`, 24 h by default); a member wrongly
+/// declared down (a stall) renews itself with the next generation and rejoins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct Member {
+    addr: SocketAddr,
+    generation: u64,
+}
+
+impl foca::Identity for Member {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(Member { addr: self.addr, generation: self.generation + 1 })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.generation > adversary.generation
+    }
+}
 
 /// A change of membership.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,10 +124,13 @@ impl Membership {
         let addr = socket.local_addr()?;
         socket.set_read_timeout(Some(TICK))?;
         let rng = StdRng::from_seed(random::<32>()?);
-        let mut foca = Foca::new(addr, config(), rng, PostcardCodec);
+        let me = Member { addr, generation: super::gossip_seal::now_micros() };
+        let mut foca = Foca::new(me, config(), rng, PostcardCodec);
         let mut runtime = AccumulatingRuntime::new();
         for &seed in seeds {
-            foca.announce(seed, &mut runtime).map_err(|e| MembershipError::Protocol(e.to_string()))?;
+            // The seed's generation is not known yet; its answer carries its real identity.
+            foca.announce(Member { addr: seed, generation: 0 }, &mut runtime)
+                .map_err(|e| MembershipError::Protocol(e.to_string()))?;
         }
         let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), new_listeners: Vec::new() }), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -115,6 +146,7 @@ impl Membership {
             timers: BinaryHeap::new(),
             state: state.clone(),
             listeners: Vec::new(),
+            generations: HashMap::new(),
         };
         let (thread_stop, thread_leave) = (stop.clone(), leave.clone());
         let thread = std::thread::Builder::new()
@@ -194,9 +226,12 @@ struct Swim {
     socket: UdpSocket,
     sealer: Sealer,
     opener: Opener,
-    foca: Foca<SocketAddr, PostcardCodec, StdRng, foca::NoCustomBroadcast>,
-    runtime: AccumulatingRuntime<SocketAddr>,
-    timers: BinaryHeap<Reverse<(Instant, Timer<SocketAddr>)>>,
+    foca: Foca<Member, PostcardCodec, StdRng, foca::NoCustomBroadcast>,
+    runtime: AccumulatingRuntime<Member>,
+    timers: BinaryHeap<Reverse<(Instant, Timer<Member>)>>,
+    /// The generation each address that is up has now: a late "down" of an older
+    /// generation must not remove its successor.
+    generations: HashMap<SocketAddr, u64>,
     state: Arc<(Mutex<State>, Condvar)>,
     /// Owned by the gossip thread: called without any lock.
     listeners: Vec<Listener>,
@@ -245,15 +280,28 @@ impl Swim {
     fn drain(&mut self) {
         while let Some((to, body)) = self.runtime.to_send() {
             let datagram = self.sealer.seal(&body, now_micros());
-            let _ = self.socket.send_to(&datagram, to);
+            let _ = self.socket.send_to(&datagram, to.addr);
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             self.timers.push(Reverse((Instant::now() + after, timer)));
         }
         while let Some(notification) = self.runtime.to_notify() {
             let event = match notification {
-                OwnedNotification::MemberUp(addr) => MemberEvent::Up(addr),
-                OwnedNotification::MemberDown(addr) => MemberEvent::Down(addr),
+                OwnedNotification::MemberUp(member) | OwnedNotification::Rename(_, member) => {
+                    let previous = self.generations.insert(member.addr, member.generation);
+                    if previous.is_some() {
+                        // Already up under an older generation: a renewal, not a change.
+                        continue;
+                    }
+                    MemberEvent::Up(member.addr)
+                }
+                OwnedNotification::MemberDown(member) => {
+                    if self.generations.get(&member.addr) != Some(&member.generation) {
+                        continue;
+                    }
+                    self.generations.remove(&member.addr);
+                    MemberEvent::Down(member.addr)
+                }
                 _ => continue,
             };
             let (lock, changed) = &*self.state;
@@ -291,6 +339,25 @@ mod tests {
         // A graceful leave is seen as a departure.
         honest.leave();
         assert!(host.wait_until(Duration::from_secs(60), |up| up.is_empty()));
+    }
+
+    #[test]
+    fn a_member_restarted_on_the_same_address_rejoins_within_seconds() {
+        let key = Key::generate().unwrap();
+        let host = Membership::start("127.0.0.1:0".parse().unwrap(), key.clone(), &[]).unwrap();
+        let agent = Membership::start("127.0.0.1:0".parse().unwrap(), key.clone(), &[host.addr()]).unwrap();
+        let addr = agent.addr();
+        assert!(host.wait_until(Duration::from_secs(30), |up| up.contains(&addr)));
+        drop(agent); // a crash: no leave
+        assert!(host.wait_until(Duration::from_secs(30), |up| !up.contains(&addr)), "declared down");
+        let restarted_at = Instant::now();
+        let restarted = Membership::start(addr, key, &[host.addr()]).unwrap();
+        assert!(
+            host.wait_until(Duration::from_secs(5), |up| up.contains(&addr)),
+            "the restarted member was not readmitted within 5 s"
+        );
+        println!("restarted member up again after {:?}", restarted_at.elapsed());
+        assert!(restarted.wait_until(Duration::from_secs(5), |up| up.contains(&host.addr())));
     }
 
     #[test]
