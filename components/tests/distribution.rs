@@ -51,9 +51,14 @@ struct Native;
 impl Component for Native {}
 impl Mul for Native {
     fn mul(&self, a: u64, b: u64) -> u64 {
+        if a == SLOW {
+            std::thread::sleep(Duration::from_millis(600));
+        }
         a.wrapping_mul(b)
     }
 }
+/// `Native::mul` of this takes 600 ms: a slow call.
+const SLOW: u64 = 0x5107;
 /// Another `Mul` variant (same results), so the space has two compositions.
 struct Wide;
 impl Component for Wide {}
@@ -917,7 +922,8 @@ fn relocation_and_recovery_across_network_namespaces() {
         report.swapped_back_after
     );
 
-    // A partition sends no reset: only the host's call timeout tells it from a slow call.
+    // A partition sends no reset: the calls' deadline fails them, and the host's liveness
+    // verdict (here given by hand, as a membership listener would) moves the component home.
     let mut command = std::process::Command::new("ip");
     command.args(["netns", "exec", &netns.name]).arg(std::env::current_exe().unwrap()).args([
         "--exact",
@@ -932,15 +938,53 @@ fn relocation_and_recovery_across_network_namespaces() {
     assert_eq!(host.load().unwrap().calls, 1);
     let down = std::process::Command::new("ip").args(["link", "set", &netns.outer, "down"]).status().unwrap();
     assert!(down.success());
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.load().square(5)))
+        .expect_err("a partitioned call fails");
+    assert!(panic_text(&*failed).contains("DeadlineExceeded"), "{}", panic_text(&*failed));
+    assert_eq!(relocation.whereabouts(), Whereabouts::Remote, "a deadline alone moves nothing");
+    assert!(relocation.host_down(child.addr()));
     for x in 0..100 {
         assert_eq!(slot.load().square(x), x * x);
     }
     let report = relocation.wait_recovered(Duration::from_secs(60)).expect("recovered locally");
-    assert!(report.error.contains("deadline"), "{report:?}");
+    assert!(report.error.contains("declared down"), "{report:?}");
     println!(
-        "across namespaces, link down: slot local again {:?} after the first failed call",
+        "across namespaces, link down: slot local again {:?} after the liveness verdict",
         report.swapped_back_after
     );
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// A call that exceeds its deadline fails with the deadline error, and only that call: the
+/// component stays remote and keeps serving, and the slow call is not re-fired locally.
+#[test]
+fn a_call_past_its_deadline_fails_alone_and_the_component_stays_remote() {
+    let key = Key::generate().unwrap();
+    let catalog = Arc::new(catalog());
+    let agent = Agent::start(local(), catalog.clone(), key.clone()).unwrap();
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap().with_call_timeout(Duration::from_millis(150)));
+    let composition = comp("{Squarer,Native|0:Mul:1}");
+    let slot: Slot<dyn Math> = Slot::new(catalog.build::<dyn Math>(&composition).unwrap());
+    let relocation = relocate(&slot, &catalog, &host, &composition).unwrap();
+    assert_eq!(slot.load().square(3), 9);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.load().square(SLOW)))
+        .expect_err("the slow call fails");
+    assert!(panic_text(&*failed).contains("DeadlineExceeded"), "{}", panic_text(&*failed));
+    assert!(relocation.wait_recovered(Duration::from_millis(300)).is_none(), "no failover");
+    assert_eq!(relocation.whereabouts(), Whereabouts::Remote);
+    for x in 0..100 {
+        assert_eq!(slot.load().square(x), x * x);
+    }
+    // 1 + the slow one + 100, all on the agent: nothing ran locally.
+    assert_eq!(host.load().unwrap().calls, 102);
+    relocation.back().unwrap();
 }
 
 /// State larger than the transport's default 4 MiB frame moves both ways; state too
@@ -1049,4 +1093,102 @@ fn membership_finds_agents_and_recovers_before_a_call_fails() {
         "gossip declared the killed agent down after {detected:?}; slot local {:?} later",
         report.swapped_back_after
     );
+}
+
+/// A counter whose export always fails.
+struct Brittle;
+impl Component for Brittle {
+    fn state(&self) -> Option<&dyn StateTransfer> {
+        Some(self)
+    }
+}
+impl Counter for Brittle {
+    fn incr(&self) -> u64 {
+        11
+    }
+}
+impl StateTransfer for Brittle {
+    fn state_format(&self) -> &'static str {
+        "brittle/v1"
+    }
+    fn export_state(&self) -> Result<Vec<u8>, StateError> {
+        Err(StateError::Codec("brittle state does not export".into()))
+    }
+    fn import_state(&mut self, _: &[u8]) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+/// `Stop { export_state: true }` exports before it shuts anything down: a failed export is
+/// refused and leaves the instance served; a stop without export then stops it.
+#[test]
+fn a_stop_whose_export_fails_leaves_the_instance_running() {
+    let mut registry = Registry::new();
+    registry.variant::<dyn Counter>("Brittle").build(|_| Box::new(Brittle)).unwrap();
+    let catalog = Arc::new(Catalog::new(registry).remotable::<dyn Counter>());
+    let key = Key::generate().unwrap();
+    let agent = Agent::start(local(), catalog.clone(), key.clone()).unwrap();
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap());
+    let served = host.instantiate("Counter", "{Brittle|}", None).unwrap();
+    match host.stop(served.instance, true) {
+        Err(HostError::Refused(ControlError::State(reason))) => assert!(reason.contains("does not export"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(agent.instances(), 1, "still served after the failed export");
+    // Still answering calls on its data connection.
+    let client = hatch_transport::uring::Client::connect(
+        served.addr.parse().unwrap(),
+        Config::default().fingerprint(<dyn Counter as Remotable>::FINGERPRINT),
+    )
+    .unwrap();
+    let token_less = client.call(CALL, &0u64.to_le_bytes(), None);
+    assert!(matches!(token_less, Err(RemoteError::Service { code, .. }) if code == UNAUTHENTICATED), "{token_less:?}");
+    assert_eq!(host.stop(served.instance, false).unwrap(), None);
+    assert_eq!(agent.instances(), 0);
+}
+
+/// An agent listening on every interface advertises an address others can reach: the local
+/// address of the route towards its seed (here loopback), or the default route's without seeds,
+/// and never 0.0.0.0; components placed there are reached at that address.
+#[test]
+fn an_agent_on_every_interface_advertises_a_routable_address() {
+    use hatch_components::remote::AgentConfig;
+    let key = Key::generate().unwrap();
+    let catalog = Arc::new(catalog());
+    let seed = Membership::start(local(), key.clone(), &[]).unwrap();
+    let config = AgentConfig { seeds: vec![seed.addr()], ..AgentConfig::new("0.0.0.0:0".parse().unwrap()) };
+    let agent = Agent::start_with(&config, catalog.clone(), key.clone()).unwrap();
+    assert_eq!(agent.addr().ip().to_string(), "127.0.0.1", "the route towards the seed is loopback");
+    let host = Arc::new(Host::connect(agent.addr(), &key).unwrap());
+    let composition = comp("{Squarer,Native|0:Mul:1}");
+    let slot: Slot<dyn Math> = Slot::new(catalog.build::<dyn Math>(&composition).unwrap());
+    let relocation = relocate(&slot, &catalog, &host, &composition).unwrap();
+    assert!(relocation.served().addr.starts_with("127.0.0.1:"), "{}", relocation.served().addr);
+    assert_eq!(slot.load().square(9), 81);
+    // The seed learns the agent under its advertised address, not 0.0.0.0.
+    assert!(seed.wait_until(Duration::from_secs(30), |up| up.contains(&agent.addr())), "{:?}", seed.members());
+    relocation.back().unwrap();
+
+    let unseeded = AgentConfig::new("0.0.0.0:0".parse().unwrap());
+    match unseeded.advertised_ip() {
+        Ok(ip) => assert!(!ip.is_unspecified()),
+        Err(err) => println!("no default route here: {err}"),
+    }
+    let explicit = AgentConfig { advertise: Some("0.0.0.0".parse().unwrap()), ..unseeded };
+    assert!(explicit.advertised_ip().is_err(), "0.0.0.0 is never advertised");
+}
+
+/// A child agent gets the key through a private file, not its environment (readable in
+/// `/proc/<pid>/environ`), and the file is gone once the child is ready.
+#[test]
+fn child_agents_get_the_key_without_the_environment() {
+    let key = Key::generate().unwrap();
+    let child = spawn_agent(&key);
+    let environ = std::fs::read(format!("/proc/{}/environ", child.pid())).unwrap();
+    let vars: Vec<String> = environ.split(|&b| b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+    assert!(!vars.iter().any(|v| v.starts_with("HATCH_KEY=")), "the key is in the child's environment");
+    assert!(!vars.iter().any(|v| v.contains(&key.to_hex())));
+    let file = vars.iter().find_map(|v| v.strip_prefix("HATCH_KEY_FILE=")).expect("a key file was named");
+    assert!(!std::path::Path::new(file).exists(), "the key file outlived the child's start");
+    assert!(Host::connect(child.addr(), &key).is_ok());
 }

@@ -118,6 +118,15 @@ pub enum RemoteError {
     /// The call's deadline passed before its reply arrived.
     #[error("deadline exceeded")]
     DeadlineExceeded,
+    /// An outgoing connect got no answer within [`crate::Config::connect_timeout`]: the host is
+    /// unreachable (down, partitioned, or its packets are dropped).
+    #[error("connect to {addr} timed out after {after:?}")]
+    ConnectTimeout {
+        /// The address connected to.
+        addr: std::net::SocketAddr,
+        /// The timeout that passed.
+        after: std::time::Duration,
+    },
     /// The connection closed (peer gone, reset, or closed by us) before the reply arrived.
     #[error("connection closed: {0}")]
     ConnectionClosed(Arc<str>),
@@ -170,6 +179,16 @@ impl RemoteError {
         }
     }
 
+    /// The error of a failed connect to `addr` with `timeout`: a timeout becomes
+    /// [`RemoteError::ConnectTimeout`], anything else as in [`RemoteError::from_io`].
+    pub fn from_connect(err: io::Error, addr: std::net::SocketAddr, timeout: std::time::Duration) -> Self {
+        if err.kind() == io::ErrorKind::TimedOut {
+            Self::ConnectTimeout { addr, after: timeout }
+        } else {
+            Self::from_io(err)
+        }
+    }
+
     /// True when retrying on a new connection could succeed (the failure was the connection's,
     /// not the service's answer).
     pub fn is_transport_failure(&self) -> bool {
@@ -186,7 +205,7 @@ impl From<io::Error> for RemoteError {
 impl From<RemoteError> for io::Error {
     fn from(err: RemoteError) -> Self {
         let kind = match &err {
-            RemoteError::DeadlineExceeded => io::ErrorKind::TimedOut,
+            RemoteError::DeadlineExceeded | RemoteError::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
             RemoteError::ConnectionClosed(_) | RemoteError::GoAway(_) => io::ErrorKind::ConnectionAborted,
             RemoteError::Io(inner) => inner.kind(),
             RemoteError::Protocol(_) | RemoteError::Handshake(_) => io::ErrorKind::InvalidData,

@@ -65,6 +65,7 @@ impl<S: Service> LoopbackChannel<S> {
 impl<S: Service> Channel for LoopbackChannel<S> {
     fn call(&self, method: MethodId, request: &[u8], deadline: Option<Instant>) -> Result<Bytes, RemoteError> {
         let mut ends = self.ends.lock();
+        let deadline = ends.client.config().deadline_of(deadline);
         let id = ends.client.start_call(method, request, deadline, ())?;
         let pumped = self.pump(&mut ends);
         while let Some(done) = ends.client.poll_completion() {

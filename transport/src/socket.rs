@@ -13,12 +13,14 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 /// How long unacknowledged data may wait before the kernel fails the connection.
 pub const USER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects with the options above.
-pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+/// Connects with the options above, giving up after `timeout` (a non-blocking connect polled
+/// until then; `EINTR` is retried) with [`io::ErrorKind::TimedOut`].
+pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_tcp_nodelay(true)?;
     configure_liveness(&SockRef::from(&socket))?;
-    socket.connect(&addr.into())?;
+    // A zero timeout would make socket2 fail at once; treat it as the smallest wait instead.
+    socket.connect_timeout(&addr.into(), timeout.max(Duration::from_millis(1)))?;
     Ok(socket.into())
 }
 

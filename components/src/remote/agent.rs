@@ -49,7 +49,8 @@ pub(crate) fn log(message: &str) {
 /// Runs this process as an agent when [`AGENT_ENV`] is set, and never returns in
 /// that case; returns at once otherwise. `catalog` is called only in agent mode.
 ///
-/// The agent reads its key with [`Key::from_env`], listens on the address in
+/// The agent reads its key with [`Key::from_env`] (its parent hands it a private
+/// key file, see [`AgentProcess::spawn`]), listens on the address in
 /// [`AGENT_ENV`], prints `HATCH-AGENT-READY <addr>` on standard output, and exits
 /// when its standard input reaches end of file (its parent closed it or died).
 pub fn run_if_agent(catalog: impl FnOnce() -> Catalog) {
@@ -79,6 +80,57 @@ fn serve_until_stdin_closes(listen: &str, catalog: Catalog) -> Result<(), AgentE
     Ok(())
 }
 
+/// Where an agent listens, what it advertises, and whom it gossips with.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The control address to bind (`0.0.0.0:7000` listens on every interface; port 0 picks
+    /// one). Served instances bind the same IP.
+    pub listen: SocketAddr,
+    /// The IP other hosts reach this agent at: its control address, its instances' addresses
+    /// and its gossip identity. Default (`None`): the listen IP, or for a listen address on
+    /// every interface, the local address of the route towards the first seed (without seeds,
+    /// of the default route); never `0.0.0.0`.
+    pub advertise: Option<IpAddr>,
+    /// Members to announce this agent to. Default: none.
+    pub seeds: Vec<SocketAddr>,
+}
+
+impl AgentConfig {
+    /// Listens on `listen`, advertises the default, joins no one.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self { listen, advertise: None, seeds: Vec::new() }
+    }
+
+    /// The IP to advertise; see [`AgentConfig::advertise`].
+    pub fn advertised_ip(&self) -> Result<IpAddr, AgentError> {
+        if let Some(ip) = self.advertise {
+            if ip.is_unspecified() {
+                return Err(AgentError::Advertise(format!("{ip} is not an address others can reach")));
+            }
+            return Ok(ip);
+        }
+        if !self.listen.ip().is_unspecified() {
+            return Ok(self.listen.ip());
+        }
+        // Connecting a UDP socket sends nothing; it only picks the route and its source address.
+        // Without seeds, the route towards a TEST-NET address is the default route.
+        let towards = self.seeds.first().copied().unwrap_or_else(|| match self.listen {
+            SocketAddr::V4(_) => SocketAddr::from(([192, 0, 2, 1], 9)),
+            SocketAddr::V6(_) => SocketAddr::new("2001:db8::1".parse().expect("literal"), 9),
+        });
+        let any = SocketAddr::new(self.listen.ip(), 0);
+        let probe = std::net::UdpSocket::bind(any).and_then(|socket| {
+            socket.connect(towards)?;
+            socket.local_addr()
+        });
+        match probe {
+            Ok(local) if !local.ip().is_unspecified() => Ok(local.ip()),
+            Ok(local) => Err(AgentError::Advertise(format!("the route towards {towards} has source {local}"))),
+            Err(err) => Err(AgentError::Advertise(format!("no route towards {towards}: {err}"))),
+        }
+    }
+}
+
 /// An agent serving in this process: its control server and the instances it runs.
 /// Usable directly (in-process, e.g. in tests); [`run_if_agent`] wraps one.
 pub struct Agent {
@@ -97,7 +149,10 @@ impl std::fmt::Debug for Agent {
 struct AgentState {
     catalog: Arc<Catalog>,
     key: Key,
+    /// The IP instances bind.
     ip: IpAddr,
+    /// The IP in the addresses this agent hands out.
+    advertise: IpAddr,
     addr: Mutex<Option<SocketAddr>>,
     /// Agent nonce -> client nonce, single-use, oldest first.
     pending: Mutex<VecDeque<([u8; 32], [u8; 32])>>,
@@ -114,12 +169,22 @@ struct Instance {
 
 impl Agent {
     /// Starts an agent listening on `addr` for control connections of hosts
-    /// holding `key`; served instances listen on the same IP.
+    /// holding `key`; served instances listen on the same IP. See [`Agent::start_with`].
     pub fn start(addr: SocketAddr, catalog: Arc<Catalog>, key: Key) -> Result<Agent, AgentError> {
+        Self::start_with(&AgentConfig::new(addr), catalog, key)
+    }
+
+    /// Starts an agent as `config` says: control server on [`AgentConfig::listen`], addresses
+    /// handed out (its own, its instances', its gossip identity) on
+    /// [`AgentConfig::advertised_ip`], gossip announced to [`AgentConfig::seeds`].
+    pub fn start_with(config: &AgentConfig, catalog: Arc<Catalog>, key: Key) -> Result<Agent, AgentError> {
+        let advertise = config.advertised_ip()?;
+        let addr = config.listen;
         let state = Arc::new(AgentState {
             catalog,
             key,
             ip: addr.ip(),
+            advertise,
             addr: Mutex::new(None),
             pending: Mutex::new(VecDeque::new()),
             sessions: Mutex::new((HashSet::new(), VecDeque::new())),
@@ -128,19 +193,20 @@ impl Agent {
         });
         let service = Arc::new(ControlService(state.clone()));
         let control = Server::bind(addr, super::protocol::control_config(), service, 1)?;
-        let control_addr = control.local_addr();
+        let control_addr = SocketAddr::new(advertise, control.local_addr().port());
         *state.addr.lock() = Some(control_addr);
-        let membership = match super::membership::Membership::start(control_addr, state.key.clone(), &[]) {
+        tracing::info!(listen = %control.local_addr(), advertise = %control_addr, "agent started");
+        let membership = match super::membership::Membership::start(control_addr, state.key.clone(), &config.seeds) {
             Ok(membership) => Some(membership),
             Err(err) => {
-                log(&format!("no membership gossip: {err}"));
+                log(&format!("no membership gossip on {control_addr}: {err}"));
                 None
             }
         };
         Ok(Agent { control: Some(control), state, membership })
     }
 
-    /// The control address.
+    /// The control address, as advertised to other hosts.
     pub fn addr(&self) -> SocketAddr {
         self.state.addr.lock().expect("set at start")
     }
@@ -241,14 +307,20 @@ impl AgentState {
             }
             Request::Stop { session, instance, export_state } => {
                 self.check(&session)?;
-                let instance_entry =
-                    self.instances.lock().remove(&instance).ok_or(ControlError::UnknownInstance(instance))?;
-                instance_entry.server.shutdown();
+                let mut instances = self.instances.lock();
+                let entry = instances.get(&instance).ok_or(ControlError::UnknownInstance(instance))?;
+                // Export before anything is shut down: a failed export leaves the instance
+                // served, its state intact.
                 let state = if export_state {
-                    (instance_entry.export)().transpose().map_err(|e| ControlError::State(e.to_string()))?
+                    (entry.export)().transpose().map_err(|e| ControlError::State(e.to_string()))?
                 } else {
                     None
                 };
+                let entry = instances.remove(&instance).expect("looked up above");
+                drop(instances);
+                // The answer does not wait for the server's graceful close (a lingering close
+                // waits for idle clients to go quiet): the caller has already moved on.
+                shut_down_in_background(entry);
                 Ok(Reply::Stopped { state })
             }
             Request::Export { session, instance } => {
@@ -305,9 +377,20 @@ impl AgentState {
             INSTANCE_THREADS,
         )
         .map_err(|e| ControlError::Serve(e.to_string()))?;
-        let addr = server.local_addr().to_string();
+        let addr = SocketAddr::new(self.advertise, server.local_addr().port()).to_string();
         self.instances.lock().insert(instance, Instance { server, service, export });
         Ok(Served { instance, addr, salt, fingerprint })
+    }
+}
+
+/// Shuts a stopped instance's server down on a thread of its own; the calls it still serves
+/// finish, then its connections close.
+fn shut_down_in_background(instance: Instance) {
+    let spawned = std::thread::Builder::new().name("hatch-stop".into()).spawn(move || instance.server.shutdown());
+    if let Err(err) = spawned {
+        // The closure, and with it the server, was dropped, which stopped it here: slower,
+        // but nothing is left running.
+        log(&format!("no thread to stop an instance in the background ({err})"));
     }
 }
 
@@ -340,10 +423,14 @@ impl AgentProcess {
     /// executable, whose `main` calls [`run_if_agent`] first (for a test binary:
     /// itself, with arguments that select a test calling it).
     pub fn spawn(mut command: Command, listen: &str, key: &Key) -> Result<AgentProcess, AgentError> {
+        // The key travels in a private file (0600 in a 0700 directory), never in the child's
+        // environment, and the file is gone once the child has read it (it is ready).
+        let (key_dir, key_path) = key.write_private("agent.key")?;
+        let key_dir = KeyDir(key_dir);
         command
             .env(AGENT_ENV, listen)
-            .env(super::auth::KEY_ENV, key.to_hex())
-            .env_remove(super::auth::KEY_FILE_ENV)
+            .env(super::auth::KEY_FILE_ENV, &key_path)
+            .env_remove(super::auth::KEY_ENV)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -365,7 +452,9 @@ impl AgentProcess {
             }
             for _ in lines {}
         });
-        match ready_rx.recv_timeout(READY_TIMEOUT) {
+        let ready = ready_rx.recv_timeout(READY_TIMEOUT);
+        drop(key_dir);
+        match ready {
             Ok(addr) => {
                 guard.addr = addr.parse().map_err(|_| AgentError::Address(addr))?;
                 Ok(guard)
@@ -402,6 +491,15 @@ impl AgentProcess {
     pub fn kill(&mut self) -> std::io::Result<()> {
         self.child.kill()?;
         self.child.wait().map(drop)
+    }
+}
+
+/// A private directory holding a key file; removed on drop.
+struct KeyDir(std::path::PathBuf);
+
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -83,11 +83,38 @@ impl Key {
         Self::from_bytes(&random::<32>()?)
     }
 
-    /// Reads the hex key in the file at `path`.
+    /// Reads the hex key in the file at `path`, which only its owner may read: a file with
+    /// any group or other permission bit (`mode & 0o077 != 0`) is refused with
+    /// [`KeyError::Permissions`].
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| KeyError::File(path.display().to_string(), e.to_string()))?;
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let file_error = |e: std::io::Error| KeyError::File(path.display().to_string(), e.to_string());
+        // The mode is checked on the opened file, so the file read is the file checked.
+        let mut file = std::fs::File::open(path).map_err(file_error)?;
+        let mode = file.metadata().map_err(file_error)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions { path: path.display().to_string(), mode });
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(file_error)?;
         Self::from_hex(&text)
+    }
+
+    /// Writes the key's hex form to a new file `name` in a new private directory (0700) under
+    /// the system's temporary directory, the file created 0600; returns the directory, which
+    /// the caller removes. How a parent hands the key to a child without putting it in the
+    /// child's environment (readable in `/proc/<pid>/environ`).
+    pub(crate) fn write_private(&self, name: &str) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let suffix: String = random::<8>().map_err(std::io::Error::other)?.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("hatch-key-{}-{suffix}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join(name);
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        file.write_all(self.to_hex().as_bytes())?;
+        Ok((dir, path))
     }
 
     /// The key in [`KEY_ENV`], or else in the file named by [`KEY_FILE_ENV`].
@@ -244,6 +271,28 @@ mod tests {
         assert_eq!(Key::from_hex("abcd").unwrap_err(), KeyError::TooShort { len: 2, min: 16 });
         assert_eq!(Key::from_hex("zz").unwrap_err(), KeyError::NotHex);
         assert_eq!(Key::from_hex("abc").unwrap_err(), KeyError::NotHex);
+    }
+
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let key = Key::generate().unwrap();
+        let (dir, path) = key.write_private("key").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir), mode(&path)), (0o700, 0o600));
+        assert_eq!(Key::from_file(&path).unwrap().0, key.0);
+        for bad in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bad)).unwrap();
+            match Key::from_file(&path) {
+                Err(KeyError::Permissions { mode, .. }) => assert_eq!(mode, bad),
+                other => panic!("mode {bad:o} accepted: {other:?}"),
+            }
+        }
+        let message = Key::from_file(&path).unwrap_err().to_string();
+        assert!(message.contains("0660") && message.contains("chmod 600"), "{message}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Key::from_file(&path).is_ok(), "owner read-only is fine");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

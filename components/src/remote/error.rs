@@ -24,6 +24,14 @@ pub enum KeyError {
     /// The key file could not be read.
     #[error("cannot read key file {0}: {1}")]
     File(String, String),
+    /// The key file can be read by other users than its owner.
+    #[error("key file {path} has mode {mode:04o}: group and others must have no access (chmod 600 it)")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The operating system gave no random bytes.
     #[error("no randomness from the operating system: {0}")]
     Random(String),
@@ -152,6 +160,9 @@ pub enum AgentError {
     /// The listen address is not an address.
     #[error("bad agent listen address `{0}`")]
     Address(String),
+    /// No address to advertise could be found for an agent listening on every interface.
+    #[error("cannot tell which address to advertise ({0}); give one explicitly")]
+    Advertise(String),
     /// The child exited before it reported its address.
     #[error("agent process exited before it was ready ({0})")]
     NotReady(String),

@@ -58,14 +58,27 @@ impl Channel for DirectChannel {
     }
 }
 
-/// Whether `error` means the remote instance is gone: the connection failed, or
-/// whatever now answers at its address is not it (another interface, or a
-/// server that does not know its data token, e.g. a restarted agent that got the
-/// same port).
+/// Whether `error` means the remote instance is gone: the connection to it was
+/// lost (refused, reset, closed, failed by the kernel's keepalive or user
+/// timeout), it could not be reached within the connect timeout, or whatever now
+/// answers at its address is not it (another interface, or a server that does not
+/// know its data token, e.g. a restarted agent that got the same port).
+///
+/// Not a lost instance: a call's own deadline passing
+/// ([`RemoteError::DeadlineExceeded`]: the instance may still be running that
+/// call, so re-firing it elsewhere would run it twice, and one slow call must not
+/// move the component home), a full connection ([`RemoteError::TooManyInFlight`]),
+/// a protocol violation or a graceful `GoAway` (the connection is replaced on the
+/// next call, and a server that really went away then refuses it). Those fail the
+/// one call. The host's own liveness verdict (membership, or a probe) arrives
+/// through [`Relocation::host_down`](super::Relocation::host_down) instead.
 pub(crate) fn instance_lost(error: &RemoteError) -> bool {
-    error.is_transport_failure()
-        || matches!(error, RemoteError::Handshake(_))
-        || matches!(error, RemoteError::Service { code, .. } if *code == super::auth::UNAUTHENTICATED)
+    match error {
+        RemoteError::ConnectionClosed(_) | RemoteError::Io(_) | RemoteError::ConnectTimeout { .. } => true,
+        RemoteError::Handshake(_) => true,
+        RemoteError::Service { code, .. } => *code == super::auth::UNAUTHENTICATED,
+        _ => false,
+    }
 }
 
 /// Builds the local fallback channel on the first failure.
@@ -223,6 +236,57 @@ mod tests {
         assert_eq!(notified.load(Ordering::Relaxed), 1);
         assert_eq!(channel.refired.load(Ordering::Relaxed), 1);
         assert!(channel.has_failed());
+    }
+
+    /// A channel whose every call fails with one error.
+    struct Failing(RemoteError);
+    impl Channel for Failing {
+        fn call(&self, _: MethodId, _: &[u8], _: Option<Instant>) -> Result<Bytes, RemoteError> {
+            Err(self.0.clone())
+        }
+        fn send_one_way(&self, _: MethodId, _: &[u8]) -> Result<(), RemoteError> {
+            Err(self.0.clone())
+        }
+        fn flush(&self) -> Result<(), RemoteError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_connection_loss_fails_over() {
+        let call_errors = [
+            RemoteError::DeadlineExceeded,
+            RemoteError::TooManyInFlight(7),
+            RemoteError::Protocol(hatch_transport::FrameError::ReservedNotZero),
+            RemoteError::GoAway("shutting down".into()),
+        ];
+        for error in call_errors {
+            let channel = FailoverChannel::new(
+                Arc::new(Failing(error.clone())),
+                Box::new(|| panic!("no fallback")),
+                Box::new(|_, _| panic!("no failover")),
+            );
+            let got = channel.call(1, b"x", None).unwrap_err();
+            assert_eq!(got.to_string(), error.to_string());
+            assert!(!channel.has_failed(), "{error:?} failed over");
+        }
+        let connection_losses = [
+            RemoteError::ConnectionClosed("reset".into()),
+            RemoteError::from_io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            RemoteError::ConnectTimeout {
+                addr: "192.0.2.1:7".parse().unwrap(),
+                after: std::time::Duration::from_secs(3),
+            },
+        ];
+        for error in connection_losses {
+            let channel = FailoverChannel::new(
+                Arc::new(Failing(error.clone())),
+                Box::new(|| Some(Arc::new(DirectChannel::new(Arc::new(Echo))) as Arc<dyn Channel>)),
+                Box::new(|_, _| {}),
+            );
+            assert_eq!(&channel.call(1, b"x", None).unwrap()[..], b"x", "{error:?} is re-fired locally");
+            assert!(channel.has_failed(), "{error:?} did not fail over");
+        }
     }
 
     #[test]

@@ -66,11 +66,15 @@ impl Host {
     }
 
     /// Gives each call to a component placed on this host at most `timeout` to
-    /// answer; a call that takes longer counts as a failure of the host (see
-    /// [`remote`](super) on failures). Without it (the default) only a broken
-    /// connection counts, so a network partition that sends no reset leaves calls
-    /// waiting. Choose it well above the slowest method's execution time: a slow
-    /// call that times out is re-fired locally.
+    /// answer; a call that takes longer fails with
+    /// [`RemoteError::DeadlineExceeded`](hatch_transport::RemoteError::DeadlineExceeded)
+    /// (explicit methods return it; implicit ones hand it to the proxy's failure
+    /// handler) and nothing else happens: the component stays where it is, since
+    /// the instance may still be running the call. Without it (the default) a call
+    /// waits for its reply or for its connection to fail. A silent host (a
+    /// partition, a stalled process) is recovered from only by a liveness verdict:
+    /// [`Relocation::host_down`](super::Relocation::host_down), e.g. from a
+    /// [`Membership`](super::Membership).
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
         self

@@ -10,6 +10,10 @@
 //! ([`Relocation::host_down`](super::Relocation::host_down)), before any call
 //! meets the failure.
 //!
+//! Every datagram is sealed (see the private `gossip_seal` module): a MAC over the
+//! body, a random sender id and a strictly increasing timestamp, so a datagram
+//! without the key, or a recorded one replayed, is dropped.
+//!
 //! Per-call detection (see [`remote`](super) on failures) stays the authority for
 //! the calls themselves; gossip only makes it earlier and tells who is there.
 
@@ -25,16 +29,43 @@ use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec, Timer};
 use parking_lot::{Condvar, Mutex};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use std::collections::HashMap;
 
 use super::auth::{Key, random};
 use super::error::KeyError;
+use super::gossip_seal::{Opener, Sealer, now_micros};
 
-/// Bytes of the authentication tag at the end of every datagram.
-const TAG_LEN: usize = 16;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 1500;
 /// Longest the loop sleeps without looking at its timers and stop flag.
 const TICK: Duration = Duration::from_millis(50);
+
+/// A member's identity in the gossip: its address and a generation, the start time
+/// of its process in microseconds. A restarted member on the same address has a
+/// higher generation and replaces its former self at once (an address-only identity
+/// stays banned for foca's `remove_down_after`, 24 h by default); a member wrongly
+/// declared down (a stall) renews itself with the next generation and rejoins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct Member {
+    addr: SocketAddr,
+    generation: u64,
+}
+
+impl foca::Identity for Member {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(Member { addr: self.addr, generation: self.generation + 1 })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.generation > adversary.generation
+    }
+}
 
 /// A change of membership.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +80,9 @@ type Listener = Box<dyn Fn(MemberEvent) + Send>;
 
 struct State {
     up: BTreeSet<SocketAddr>,
-    listeners: Vec<Listener>,
+    /// Listeners added since the gossip thread last looked; it moves them into its own list,
+    /// and calls them with no lock held.
+    new_listeners: Vec<Listener>,
 }
 
 /// This process's membership in the cluster: a thread running SWIM on a UDP
@@ -91,15 +124,30 @@ impl Membership {
         let addr = socket.local_addr()?;
         socket.set_read_timeout(Some(TICK))?;
         let rng = StdRng::from_seed(random::<32>()?);
-        let mut foca = Foca::new(addr, config(), rng, PostcardCodec);
+        let me = Member { addr, generation: super::gossip_seal::now_micros() };
+        let mut foca = Foca::new(me, config(), rng, PostcardCodec);
         let mut runtime = AccumulatingRuntime::new();
         for &seed in seeds {
-            foca.announce(seed, &mut runtime).map_err(|e| MembershipError::Protocol(e.to_string()))?;
+            // The seed's generation is not known yet; its answer carries its real identity.
+            foca.announce(Member { addr: seed, generation: 0 }, &mut runtime)
+                .map_err(|e| MembershipError::Protocol(e.to_string()))?;
         }
-        let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), listeners: Vec::new() }), Condvar::new()));
+        let state = Arc::new((Mutex::new(State { up: BTreeSet::new(), new_listeners: Vec::new() }), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let leave = Arc::new(AtomicBool::new(false));
-        let mut swim = Swim { socket, key, foca, runtime, timers: BinaryHeap::new(), state: state.clone() };
+        let sealer = Sealer::new(key.clone(), random::<8>()?);
+        let opener = Opener::new(key);
+        let mut swim = Swim {
+            socket,
+            sealer,
+            opener,
+            foca,
+            runtime,
+            timers: BinaryHeap::new(),
+            state: state.clone(),
+            listeners: Vec::new(),
+            generations: HashMap::new(),
+        };
         let (thread_stop, thread_leave) = (stop.clone(), leave.clone());
         let thread = std::thread::Builder::new()
             .name("hatch-swim".into())
@@ -118,9 +166,11 @@ impl Membership {
     }
 
     /// Calls `listener` on every later change of membership, on the gossip thread
-    /// (keep it short: e.g. start a failover, or send to a channel).
+    /// (keep it short: e.g. start a failover, or send to a channel). No lock is held
+    /// while it runs, so it may call [`Membership::members`] or add listeners; gossip
+    /// waits for it.
     pub fn on_change(&self, listener: impl Fn(MemberEvent) + Send + 'static) {
-        self.state.0.lock().listeners.push(Box::new(listener));
+        self.state.0.lock().new_listeners.push(Box::new(listener));
     }
 
     /// Waits until the set of members that are up satisfies `done`, for at most
@@ -174,11 +224,17 @@ pub enum MembershipError {
 /// The gossip thread's state.
 struct Swim {
     socket: UdpSocket,
-    key: Key,
-    foca: Foca<SocketAddr, PostcardCodec, StdRng, foca::NoCustomBroadcast>,
-    runtime: AccumulatingRuntime<SocketAddr>,
-    timers: BinaryHeap<Reverse<(Instant, Timer<SocketAddr>)>>,
+    sealer: Sealer,
+    opener: Opener,
+    foca: Foca<Member, PostcardCodec, StdRng, foca::NoCustomBroadcast>,
+    runtime: AccumulatingRuntime<Member>,
+    timers: BinaryHeap<Reverse<(Instant, Timer<Member>)>>,
+    /// The generation each address that is up has now: a late "down" of an older
+    /// generation must not remove its successor.
+    generations: HashMap<SocketAddr, u64>,
     state: Arc<(Mutex<State>, Condvar)>,
+    /// Owned by the gossip thread: called without any lock.
+    listeners: Vec<Listener>,
 }
 
 impl Swim {
@@ -208,13 +264,13 @@ impl Swim {
     }
 
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
-        let Some(split) = datagram.len().checked_sub(TAG_LEN) else { return };
-        let (body, tag) = datagram.split_at(split);
-        let expected = self.key.mac(b"hatch/gossip", &[body]);
-        if !super::auth::ct_eq(tag, &expected[..TAG_LEN]) {
-            tracing::warn!(%from, "dropped a gossip datagram without a valid tag");
-            return;
-        }
+        let body = match self.opener.open(datagram, now_micros()) {
+            Ok(body) => body,
+            Err(why) => {
+                tracing::warn!(%from, ?why, "dropped a gossip datagram");
+                return;
+            }
+        };
         if let Err(e) = self.foca.handle_data(body, &mut self.runtime) {
             tracing::debug!(%e, %from, "gossip datagram refused");
         }
@@ -223,19 +279,29 @@ impl Swim {
     /// Sends what foca queued, schedules its timers, applies its notifications.
     fn drain(&mut self) {
         while let Some((to, body)) = self.runtime.to_send() {
-            let tag = self.key.mac(b"hatch/gossip", &[&body]);
-            let mut datagram = Vec::with_capacity(body.len() + TAG_LEN);
-            datagram.extend_from_slice(&body);
-            datagram.extend_from_slice(&tag[..TAG_LEN]);
-            let _ = self.socket.send_to(&datagram, to);
+            let datagram = self.sealer.seal(&body, now_micros());
+            let _ = self.socket.send_to(&datagram, to.addr);
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             self.timers.push(Reverse((Instant::now() + after, timer)));
         }
         while let Some(notification) = self.runtime.to_notify() {
             let event = match notification {
-                OwnedNotification::MemberUp(addr) => MemberEvent::Up(addr),
-                OwnedNotification::MemberDown(addr) => MemberEvent::Down(addr),
+                OwnedNotification::MemberUp(member) | OwnedNotification::Rename(_, member) => {
+                    let previous = self.generations.insert(member.addr, member.generation);
+                    if previous.is_some() {
+                        // Already up under an older generation: a renewal, not a change.
+                        continue;
+                    }
+                    MemberEvent::Up(member.addr)
+                }
+                OwnedNotification::MemberDown(member) => {
+                    if self.generations.get(&member.addr) != Some(&member.generation) {
+                        continue;
+                    }
+                    self.generations.remove(&member.addr);
+                    MemberEvent::Down(member.addr)
+                }
                 _ => continue,
             };
             let (lock, changed) = &*self.state;
@@ -244,11 +310,12 @@ impl Swim {
                 MemberEvent::Up(addr) => state.up.insert(addr),
                 MemberEvent::Down(addr) => state.up.remove(&addr),
             };
-            for listener in &state.listeners {
-                listener(event);
-            }
+            self.listeners.append(&mut state.new_listeners);
             drop(state);
             changed.notify_all();
+            for listener in &self.listeners {
+                listener(event);
+            }
         }
     }
 }
@@ -272,5 +339,45 @@ mod tests {
         // A graceful leave is seen as a departure.
         honest.leave();
         assert!(host.wait_until(Duration::from_secs(60), |up| up.is_empty()));
+    }
+
+    #[test]
+    fn a_member_restarted_on_the_same_address_rejoins_within_seconds() {
+        let key = Key::generate().unwrap();
+        let host = Membership::start("127.0.0.1:0".parse().unwrap(), key.clone(), &[]).unwrap();
+        let agent = Membership::start("127.0.0.1:0".parse().unwrap(), key.clone(), &[host.addr()]).unwrap();
+        let addr = agent.addr();
+        assert!(host.wait_until(Duration::from_secs(30), |up| up.contains(&addr)));
+        drop(agent); // a crash: no leave
+        assert!(host.wait_until(Duration::from_secs(30), |up| !up.contains(&addr)), "declared down");
+        let restarted_at = Instant::now();
+        let restarted = Membership::start(addr, key, &[host.addr()]).unwrap();
+        assert!(
+            host.wait_until(Duration::from_secs(5), |up| up.contains(&addr)),
+            "the restarted member was not readmitted within 5 s"
+        );
+        println!("restarted member up again after {:?}", restarted_at.elapsed());
+        assert!(restarted.wait_until(Duration::from_secs(5), |up| up.contains(&host.addr())));
+    }
+
+    #[test]
+    fn listeners_may_call_back_into_the_membership() {
+        let key = Key::generate().unwrap();
+        let local = "127.0.0.1:0".parse().unwrap();
+        let host = Arc::new(Membership::start(local, key.clone(), &[]).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let weak = Arc::downgrade(&host);
+        host.on_change(move |event| {
+            // Under the old state lock this deadlocked the gossip thread.
+            let members = weak.upgrade().map(|m| m.members()).unwrap_or_default();
+            if let Some(m) = weak.upgrade() {
+                m.on_change(|_| {});
+            }
+            let _ = tx.send((event, members));
+        });
+        let peer = Membership::start(local, key, &[host.addr()]).unwrap();
+        let (event, members) = rx.recv_timeout(Duration::from_secs(30)).expect("the listener ran and returned");
+        assert_eq!(event, MemberEvent::Up(peer.addr()));
+        assert_eq!(members, vec![peer.addr()], "members() inside the listener sees the change");
     }
 }

@@ -67,25 +67,30 @@
 //! proxy's failure handler).
 //!
 //! Failures are detected per call, at the host that holds the proxy (as in the
-//! paper's Fig. 4, this gives one consistent view of which host failed): a broken
-//! connection (a killed process, a rebooted host) at once, and a silent one (a
-//! partition) once a call exceeds the host's
-//! [call timeout](Host::with_call_timeout), if one is set. Gossip
-//! ([`Membership`]) can declare an agent down earlier, between calls.
+//! paper's Fig. 4, this gives one consistent view of which host failed). Only
+//! connection-level loss counts as a lost instance: a refused, reset or closed
+//! connection (a killed process, a rebooted host) at once, a connect that times
+//! out ([`Config::connect_timeout`](hatch_transport::Config::connect_timeout)),
+//! or a connection the kernel gives up on (keepalive, `TCP_USER_TIMEOUT`). A
+//! call's own deadline ([`call timeout`](Host::with_call_timeout)) fails that
+//! call and nothing else: the instance may still be running it, so it is neither
+//! re-fired nor is the component moved. The host's liveness verdict comes from
+//! gossip ([`Membership`]) through [`Relocation::host_down`], which also covers
+//! a silent host (a partition, a stalled process), between calls.
 //!
 //! # Costs
 //!
 //! From `cargo bench -p hatch-demo --bench distribution` (agents are child
-//! processes on loopback; a 2-vCPU VM shared with other work, load average about
-//! 3, so read the numbers as orders of magnitude):
+//! processes on loopback; a 2-vCPU VM shared with other builds, so read the
+//! numbers as orders of magnitude; BENCHMARKS.md has the run):
 //!
 //! | what | p50 | p99 |
 //! | --- | --- | --- |
-//! | relocate a stateless component (hold, instantiate, connect, install) | 3.9 ms | 9.0 ms |
-//! | bring it back | 0.4 ms | 4.3 ms |
-//! | relocate with 1 MiB of state | 9.0 ms | 19.1 ms |
-//! | bring 1 MiB of state back | 4.9 ms | 7.7 ms |
-//! | SIGKILLed agent: first failed call to slot local again | 4.3 ms | 11.8 ms |
+//! | relocate a stateless component (hold, instantiate, connect, install) | 1.7 ms | 4.7 ms |
+//! | bring it back (swap, then stop the remote instance) | 0.2 ms | 1.6 ms |
+//! | relocate with 1 MiB of state | 5.2 ms | 14.4 ms |
+//! | bring 1 MiB of state back | 3.1 ms | 6.3 ms |
+//! | SIGKILLed agent: first failed call to slot local again | 4.0 ms | 4.4 ms |
 //!
 //! `Primes::count` (CPU-bound, about 200 µs) from 4 threads: 4,100 calls/s
 //! locally, 5,900 / 4,400 / 5,700 on 1 / 2 / 4 replicas: on two vCPUs the
@@ -112,13 +117,14 @@ mod balance;
 mod catalog;
 mod error;
 mod failover;
+mod gossip_seal;
 mod host;
 pub mod membership;
 pub mod placement;
 pub mod protocol;
 mod relocate;
 
-pub use agent::{Agent, AgentProcess, run_if_agent};
+pub use agent::{Agent, AgentConfig, AgentProcess, run_if_agent};
 pub use auth::Key;
 pub use balance::{Balancer, Call, LeastOutstanding, Replica, RoundRobin, Sharding, StateManager};
 pub use catalog::{Catalog, Remotable};

@@ -410,8 +410,9 @@ impl<I: ?Sized + Remotable> Relocation<I> {
     /// composition with that state, installs it and releases the waiting calls.
     ///
     /// The state comes from the one instance, from the first replica that
-    /// answers, or from all shards merged; only once it is home are the remote
-    /// instances stopped. If the component was recovered locally already, nothing
+    /// answers, or from all shards merged; only once it is home and the local
+    /// instance is installed are the remote instances stopped (their agents answer
+    /// before their servers' graceful close, so this costs a round trip each). If the component was recovered locally already, nothing
     /// happens. A stateless component comes back even if its hosts are gone; a
     /// stateful one whose state cannot be had (its host, or one shard's, is
     /// unreachable) stays where it is, still served, and the error is returned.
@@ -456,17 +457,19 @@ impl<I: ?Sized + Remotable> Relocation<I> {
             }
         };
         let local = shared.catalog.build_with_state::<I>(&shared.composition, state.as_ref())?;
-        for (host, served) in &shared.placements {
-            if let Err(err) = host.stop(served.instance, false) {
-                super::agent::log(&format!("stopping a remote {} failed: {err}", I::NAME));
-            }
-        }
+        // Swap first: the waiting calls run locally at once; the remote side is stopped after,
+        // and nothing on this path waits for a remote connection to close.
         let old = hold.replace(local);
         *whereabouts = Whereabouts::Returned;
         drop(whereabouts);
         drop(hold);
         shared.changed.notify_all();
         drop(old);
+        for (host, served) in &shared.placements {
+            if let Err(err) = host.stop(served.instance, false) {
+                super::agent::log(&format!("stopping a remote {} failed: {err}", I::NAME));
+            }
+        }
         Ok(if state.is_some() { StateMove::Moved } else { StateMove::None })
     }
 }

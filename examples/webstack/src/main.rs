@@ -6,7 +6,8 @@
 //!   (`{WebFrontend,DiskHandler,…|0:HttpHandler:1,…}`), possibly placed (`DiskHandler_X{@1;@2}`:
 //!   `@k` names the k-th agent), or the index of a local composition.
 //! * `hatch-web agent --data DIR` serves components for a front end (started as a child by
-//!   `serve --agents`, or as a daemon with `--listen ADDR --key-file FILE`).
+//!   `serve --agents`, or as a daemon with `--listen ADDR --key-file FILE [--advertise IP]
+//!   [--join ADDR]…`).
 //! * `hatch-web generate --data DIR` writes the data set.
 //! * `hatch-web space [--hosts N]` prints the size of the composition space.
 
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hatch_components::remote::{Agent, Key, run_if_agent};
+use hatch_components::remote::{Agent, AgentConfig, Key, run_if_agent};
 use hatch_webstack::api::http::Frontend;
 use hatch_webstack::dataset::{self, Shape};
 use hatch_webstack::parts::{Settings, catalog};
@@ -123,9 +124,17 @@ enum Command {
         /// The control address (daemon mode).
         #[arg(long, default_value = "0.0.0.0:7000")]
         listen: SocketAddr,
-        /// The cluster key (daemon mode).
+        /// The cluster key (daemon mode); refused when group- or world-readable.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// The IP other hosts reach this agent at (daemon mode). Default: the listen IP, or
+        /// for `--listen 0.0.0.0:PORT` the local address of the route towards the first
+        /// `--join` member (the default route's without one); never 0.0.0.0.
+        #[arg(long)]
+        advertise: Option<std::net::IpAddr>,
+        /// Gossip members to join (daemon mode), by address; repeatable.
+        #[arg(long = "join")]
+        join: Vec<SocketAddr>,
     },
     /// Writes the data set.
     Generate {
@@ -147,14 +156,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Agent { data, listen, key_file } => {
+        Command::Agent { data, listen, key_file, advertise, join } => {
             // A child agent (started by `serve --agents`) never returns from this.
             run_if_agent(|| catalog(&data.settings()));
             // Before any thread starts, so that SIGTERM reaches `wait_for_termination`.
             site::block_termination_signals();
             let key_file = key_file.ok_or("a daemon agent needs --key-file")?;
             dataset::ensure(&data.data, &data.shape.shape(), dataset::SEED)?;
-            let agent = Agent::start(listen, Arc::new(catalog(&data.settings())), Key::from_file(&key_file)?)?;
+            let config = AgentConfig { advertise, seeds: join, ..AgentConfig::new(listen) };
+            // The message, not the Debug form `main` would print: it says what to do.
+            let key = Key::from_file(&key_file).map_err(|e| e.to_string())?;
+            let agent = Agent::start_with(&config, Arc::new(catalog(&data.settings())), key)?;
             println!("agent listening on {}", agent.addr());
             site::wait_for_termination();
             agent.shutdown();

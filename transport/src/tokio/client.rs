@@ -77,8 +77,18 @@ impl Client {
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    /// Fails with [`RemoteError::ConnectTimeout`] when no connection is made within
+    /// [`Config::connect_timeout`].
     pub async fn connect(addr: impl ToSocketAddrs, config: Config) -> Result<Self, RemoteError> {
-        let stream = TcpStream::connect(addr).await?;
+        let timeout = config.connect_timeout;
+        let addrs: Vec<std::net::SocketAddr> = ::tokio::net::lookup_host(addr).await?.collect();
+        let Some(&first) = addrs.first() else {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to connect to").into());
+        };
+        let stream = match ::tokio::time::timeout(timeout, TcpStream::connect(&addrs[..])).await {
+            Ok(connected) => connected?,
+            Err(_elapsed) => return Err(RemoteError::ConnectTimeout { addr: first, after: timeout }),
+        };
         Self::from_stream(stream, config)
     }
 
@@ -171,6 +181,7 @@ impl AsyncChannel for Client {
     ) -> impl Future<Output = Result<Bytes, RemoteError>> + Send + 'static + use<> {
         // The guard exists before the future is first polled, so dropping an unpolled future
         // abandons the call too.
+        let deadline = self.inner.shared.state.lock().conn.config().deadline_of(deadline);
         let started = self
             .start_call(method, request)
             .map(|(call_id, reply)| (PendingCall { inner: self.inner.clone(), call_id, armed: true }, reply));

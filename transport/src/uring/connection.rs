@@ -56,7 +56,8 @@ impl Connection {
     /// Connects (blocking), sets `TCP_NODELAY`, and queues the handshake. Use
     /// [`Connection::handshake`] to wait for the server's answer; calls do not need to wait.
     pub fn connect(addr: SocketAddr, config: Config, options: UringOptions) -> Result<Self, RemoteError> {
-        let stream = socket::connect(addr)?;
+        let stream = socket::connect(addr, config.connect_timeout)
+            .map_err(|err| RemoteError::from_connect(err, addr, config.connect_timeout))?;
         let ring = options.build_ring()?;
         Ok(Self {
             ring,
@@ -95,6 +96,7 @@ impl Connection {
         request: &[u8],
         deadline: Option<Instant>,
     ) -> Result<CallId, RemoteError> {
+        let deadline = self.core.config().deadline_of(deadline);
         self.core.start_call(method, request, deadline, ())
     }
 
