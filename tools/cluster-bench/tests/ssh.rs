@@ -36,7 +36,6 @@ fn unavailable() -> Option<String> {
     }
 }
 
-
 fn keygen(path: &Path) -> String {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "hatch-cluster-bench-test", "-f"])

@@ -97,9 +97,10 @@ pub fn presets(smoke: bool) -> Vec<Preset> {
 }
 
 /// Connections of the load generator: enough for the open-loop presets' rates and the
-/// closed-loop presets' concurrency, and enough that a saturated design's requests wait in the
-/// server, where its probe and its request counts see them, not in the load generator for a
-/// free connection (20 pages/s at 4 s each keep 80 in flight; with 64 connections the arrivals
-/// the front end counted fell to 16/s, and the backlog's burst after a switch to 38/s, so the
-/// design moved the environment class).
-pub const CONNECTIONS: usize = 256;
+/// closed-loop presets' concurrency, and for a saturated design's requests to wait mostly in
+/// the server, where its probe sees them (20 pages/s at 1.6 s each keep 32 in flight). Not
+/// more: every call in flight is one that a swap of its slot waits for while it holds new
+/// calls, and with 256 connections a saturated front end held 250 calls of several seconds
+/// each, so every transition took 20-40 s. With 64, the arrivals the front end counts fall to
+/// about 16/s when a design needs 4 s per page.
+pub const CONNECTIONS: usize = 64;
