@@ -363,7 +363,7 @@ fn the_cpu_quota_holds() {
     let mut rack = Rack::create(&RackConfig { cpu_quota: Some(0.25), ..config(prefix, 1, 202) }).expect("rack");
     let description = rack.description();
     assert!(description.contains("each host: 0.25 CPU (cgroup v"), "{description}");
-    assert!(description.contains("=25000"), "{description}");
+    assert!(description.contains("=2500/10000"), "{description}");
     let mut busy = rack.command(0, Path::new("sh"));
     busy.args(["-c", "while :; do :; done"]);
     let pid = rack.spawn(0, busy).expect("busy loop");
