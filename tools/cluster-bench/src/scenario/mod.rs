@@ -96,11 +96,10 @@ pub fn presets(smoke: bool) -> Vec<Preset> {
     }
 }
 
-/// Connections of the load generator: enough for the open-loop presets' rates and the
-/// closed-loop presets' concurrency, and for a saturated design's requests to wait mostly in
-/// the server, where its probe sees them (20 pages/s at 1.6 s each keep 32 in flight). Not
-/// more: every call in flight is one that a swap of its slot waits for while it holds new
-/// calls, and with 256 connections a saturated front end held 250 calls of several seconds
-/// each, so every transition took 20-40 s. With 64, the arrivals the front end counts fall to
-/// about 16/s when a design needs 4 s per page.
-pub const CONNECTIONS: usize = 64;
+/// Connections of the load generator: enough for the open-loop presets' rates, and the
+/// closed-loop presets' (`wikipedia`) concurrency: 16 users. More is not better: a closed-loop
+/// preset's load grows with them (64 saturated the demo's hosts), and every call in flight is one
+/// that a slot swap waits for while it holds new calls (with 256, a saturated front end's
+/// transitions took 20-40 s). The price: under a saturated design the arrivals the front end
+/// counts are capped at 16 per response time.
+pub const CONNECTIONS: usize = 16;
