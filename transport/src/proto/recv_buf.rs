@@ -7,7 +7,7 @@
 //!
 //! Receiving stays linear in the frame size. Once the decoder has validated a frame's header
 //! (against `max_frame`, so a hostile length allocates nothing), it calls
-//! [`RecvBuf::reserve_frame`]: if the frame does not fit where it starts, one aligned allocation of
+//! `RecvBuf::reserve_frame`: if the frame does not fit where it starts, one aligned allocation of
 //! the frame's final size (plus [`FRAME_SLACK`] for the bytes that follow it) takes the partial
 //! frame, and every later receive lands in place behind it. The bytes of a frame are therefore
 //! moved at most once, whether the kernel writes into the spare capacity or a backend copies from
@@ -29,7 +29,7 @@ use super::frame::FRAME_ALIGN;
 /// Default size of a receive chunk.
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
 
-/// Room kept behind a frame reserved with [`RecvBuf::reserve_frame`] for the bytes after it: at
+/// Room kept behind a frame reserved with `RecvBuf::reserve_frame` for the bytes after it: at
 /// least any backend's smallest read offer (4 KiB) and a provided buffer (16 KiB), so the read
 /// that completes a frame never forces the frame itself to move.
 pub const FRAME_SLACK: usize = 64 * 1024;
