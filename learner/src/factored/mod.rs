@@ -287,27 +287,33 @@ impl Factored {
         .collect()
     }
 
-    /// The measured composition with the lowest pessimistic belief (mean plus
-    /// one standard deviation); `None` before the first observation.
-    fn incumbent(&self) -> Option<Composition> {
+    /// The measured compositions and [`Search::Nearby`]'s beliefs about them.
+    fn measured(&self) -> (Vec<&Composition>, Vec<Belief>) {
         let measured: Vec<&Composition> = self.pool.compositions().collect();
         let beliefs = self.nearby_beliefs(measured.iter().copied());
+        (measured, beliefs)
+    }
+
+    /// Of `measured`, the one with the lowest pessimistic belief (mean plus
+    /// one standard deviation); `None` before the first observation.
+    fn incumbent(measured: &[&Composition], beliefs: &[Belief]) -> Option<Composition> {
         let score = |b: &Belief| b.mean + b.var.sqrt();
-        measured.into_iter().zip(beliefs).min_by(|a, b| score(&a.1).total_cmp(&score(&b.1))).map(|(c, _)| c.clone())
+        measured.iter().zip(beliefs).min_by(|a, b| score(a.1).total_cmp(&score(b.1))).map(|(c, _)| (*c).clone())
     }
 
     /// [`Search::Nearby`]: the incumbent, or with the exploration
     /// probability a Thompson draw among its neighbours.
     fn choose_nearby(&mut self) -> Composition {
-        let Some(incumbent) = self.incumbent() else {
+        // Not `self.measured()`: the pool's borrow must stay apart from the rng's.
+        let measured: Vec<&Composition> = self.pool.compositions().collect();
+        let beliefs = self.nearby_beliefs(measured.iter().copied());
+        let Some(incumbent) = Self::incumbent(&measured, &beliefs) else {
             // Nothing measured yet: any start will do, the additive model's draw.
             return self.ridge.sample_argmin(&mut self.rng);
         };
         if self.rng.next_f64() >= self.explore_probability() {
             // Exploit by a draw among the measured designs, so that a rival
             // measured once, perhaps unluckily, is measured again.
-            let measured: Vec<&Composition> = self.pool.compositions().collect();
-            let beliefs = self.nearby_beliefs(measured.iter().copied());
             let drawn = Pool::thompson(&mut self.rng, measured.into_iter().zip(beliefs)).cloned();
             return drawn.unwrap_or(incumbent);
         }
@@ -357,7 +363,8 @@ impl Policy for Factored {
             return None;
         }
         if self.cfg.search == Search::Nearby {
-            return self.incumbent();
+            let (measured, beliefs) = self.measured();
+            return Self::incumbent(&measured, &beliefs);
         }
         // Pessimistic: one standard deviation above the believed mean, so a
         // composition that looked good once does not beat a well-measured one.

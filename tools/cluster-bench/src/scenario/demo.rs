@@ -12,7 +12,7 @@ use hatch_load::{Phase, Preset};
 
 use super::{Context, mean_ms};
 use crate::cluster::Cluster;
-use crate::deploy::{self, Front, Process};
+use crate::deploy::Process;
 use crate::output::{self, Series};
 
 /// The scenario, with phases of `phase_secs` each.
@@ -25,13 +25,7 @@ pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context, phase_secs:
         .into_iter()
         .map(|preset| Phase { preset, secs: phase_secs })
         .collect();
-    let log = ctx.out.join("demo-decisions.jsonl");
-    let front = deploy::start_front(
-        cluster,
-        &ctx.setup,
-        agents,
-        &Front { composition: None, learn: Some((ctx.window, log.clone())) },
-    )?;
+    let (front, log) = super::learning_front(cluster, agents, ctx, "demo-decisions.jsonl")?;
     println!(
         "serving on {} (all local); the learner takes over, one window every {:.0} s",
         front.addr,

@@ -12,7 +12,7 @@ use hatch_load::{Phase, Preset};
 use super::ground_truth::{self, Point};
 use super::{Context, mean_ms};
 use crate::cluster::Cluster;
-use crate::deploy::{self, Front, Process};
+use crate::deploy::Process;
 use crate::output::{self, Series};
 
 /// The phase list.
@@ -42,13 +42,7 @@ fn converged(means: &[f64], best: f64) -> Option<usize> {
 pub fn run(cluster: &dyn Cluster, agents: &[Process], ctx: &Context) -> std::io::Result<String> {
     let phases = phases(ctx);
     let truth = ground_truth::measure(cluster, agents, ctx, &[Preset::Dynamic5, Preset::Dynamic20])?;
-    let log = ctx.out.join("learn-decisions.jsonl");
-    let front = deploy::start_front(
-        cluster,
-        &ctx.setup,
-        agents,
-        &Front { composition: None, learn: Some((ctx.window, log.clone())) },
-    )?;
+    let (front, log) = super::learning_front(cluster, agents, ctx, "learn-decisions.jsonl")?;
     let report = cluster.run_load(&ctx.plan(front.addr, phases.clone()), ctx.progress)?;
     front.stop(Duration::from_secs(20));
     let decisions = DecisionLog::read(&log).unwrap_or_default();

@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 
 use hatch_load::{Phase, Plan, Preset, SecondRow};
 
-use crate::deploy::Setup;
+use crate::cluster::Cluster;
+use crate::deploy::{self, Front, Process, Setup};
 
 /// What every scenario runs with.
 #[derive(Clone, Debug)]
@@ -45,6 +46,23 @@ impl Context {
             ..Plan::new(addr, phases)
         }
     }
+}
+
+/// Starts the front end all local, with the live learner (windows of `ctx.window`) writing its
+/// decision log to `log` in the results folder; returns it and the log's path.
+///
+/// # Errors
+///
+/// Starting the front end.
+pub fn learning_front(
+    cluster: &dyn Cluster,
+    agents: &[Process],
+    ctx: &Context,
+    log: &str,
+) -> std::io::Result<(Process, PathBuf)> {
+    let log = ctx.out.join(log);
+    let front = Front { composition: None, learn: Some((ctx.window, log.clone())) };
+    Ok((deploy::start_front(cluster, &ctx.setup, agents, &front)?, log))
 }
 
 /// The mean response time (ms) over per-second rows, weighted by their requests; NaN when
